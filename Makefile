@@ -1,0 +1,61 @@
+# The two commands of the README: `make run` and `make test`. Everything else is a step of them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SERVICES := scripts/services.sh
+
+.PHONY: help venv services migrate seed run test lint format stop status collectstatic
+
+help:
+	@echo "make run     set up everything and run the whole stack (Ctrl-C stops the processes)"
+	@echo "make test    set up everything, lint, and run the test suite against the real services"
+	@echo "make stop    stop the application processes and the services"
+	@echo "make status  show which services run"
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+services: venv
+	$(SERVICES) start postgres
+	$(SERVICES) start redis
+	$(SERVICES) start cassandra
+
+migrate: services
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py cassandra_migrate
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+collectstatic: venv
+	$(PY) manage.py collectstatic --noinput -v 0
+
+run: seed collectstatic
+	$(SERVICES) start nginx
+	scripts/run.sh
+
+lint: venv
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy .
+
+format: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: services lint
+	DJANGO_SETTINGS_MODULE=chatproject.settings.test $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+stop:
+	-scripts/run.sh stop
+	$(SERVICES) stop all
+
+status: 
+	$(SERVICES) status all

@@ -1,0 +1,1 @@
+"""Users, profiles, settings, friends, blocks, per-device tokens (PostgreSQL)."""

@@ -1,0 +1,1 @@
+"""Conversations, memberships, Snowflake IDs, the message store (CQL), chat servers and the sync queue."""

@@ -1,0 +1,137 @@
+"""The process's one Cassandra `Cluster`/`Session`.
+
+Created lazily on first use, re-created after a fork (a Celery prefork child gets its own; the
+parent's sockets are never shared) and when a CASSANDRA_* setting changes (tests). Statements
+are prepared once per session and cached. `execute_async` bridges the driver's futures to asyncio
+so that Channels consumers never block their event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from cassandra import ConsistencyLevel
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, ResponseFuture, Session
+from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.query import PreparedStatement, Statement
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+
+@dataclass
+class _Connection:
+    pid: int
+    cluster: Cluster
+    session: Session
+    prepared: dict[str, PreparedStatement] = field(default_factory=dict)
+
+
+_conn: _Connection | None = None
+_lock = threading.Lock()
+
+
+def consistency_level() -> int:
+    """The consistency level named by CASSANDRA_CONSISTENCY (ONE, LOCAL_QUORUM, ...)."""
+    name = settings.CASSANDRA_CONSISTENCY.upper()
+    try:
+        return int(getattr(ConsistencyLevel, name))
+    except AttributeError as exc:
+        raise ValueError(f"unknown CASSANDRA_CONSISTENCY {name!r}") from exc
+
+
+def _connect() -> _Connection:
+    policy = TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=settings.CASSANDRA_LOCAL_DC or None))
+    profile = ExecutionProfile(
+        load_balancing_policy=policy,
+        consistency_level=consistency_level(),
+        request_timeout=settings.CASSANDRA_REQUEST_TIMEOUT,
+    )
+    cluster = Cluster(
+        contact_points=settings.CASSANDRA_HOSTS,
+        port=settings.CASSANDRA_PORT,
+        protocol_version=settings.CASSANDRA_PROTOCOL_VERSION,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        connect_timeout=settings.CASSANDRA_CONNECT_TIMEOUT,
+        control_connection_timeout=settings.CASSANDRA_CONNECT_TIMEOUT,
+    )
+    try:
+        session = cluster.connect()
+    except Exception:
+        cluster.shutdown()
+        raise
+    return _Connection(pid=os.getpid(), cluster=cluster, session=session)
+
+
+def _current() -> _Connection:
+    global _conn
+    conn = _conn
+    if conn is not None and conn.pid == os.getpid():
+        return conn
+    with _lock:
+        if _conn is None or _conn.pid != os.getpid():
+            # after a fork the inherited object belongs to the parent: drop it without shutdown
+            _conn = _connect()
+        return _conn
+
+
+def cassandra_session() -> Session:
+    """The Session of this process (not bound to a keyspace: statements name their keyspace)."""
+    return _current().session
+
+
+def cassandra_prepare(cql: str) -> PreparedStatement:
+    """Prepare `cql` once per session and return the cached statement."""
+    conn = _current()
+    stmt = conn.prepared.get(cql)
+    if stmt is None:
+        stmt = conn.session.prepare(cql)
+        conn.prepared[cql] = stmt
+    return stmt
+
+
+async def execute_async(statement: Statement | PreparedStatement | str, parameters: Any = None) -> Any:
+    """Run a statement without blocking the event loop; returns the driver's ResultSet."""
+    loop = asyncio.get_running_loop()
+    result: asyncio.Future[Any] = loop.create_future()
+    future: ResponseFuture = cassandra_session().execute_async(statement, parameters)
+
+    def _done(rows: Any) -> None:
+        loop.call_soon_threadsafe(_resolve, rows)
+
+    def _resolve(_: Any) -> None:
+        if not result.done():
+            result.set_result(future.result())
+
+    def _fail(exc: BaseException) -> None:
+        if not result.done():
+            result.set_exception(exc)
+
+    def _failed(exc: BaseException) -> None:
+        loop.call_soon_threadsafe(_fail, exc)
+
+    future.add_callbacks(_done, _failed)
+    return await result
+
+
+def cassandra_reset() -> None:
+    """Forget this process's connection; the next use connects again.
+
+    In the process that created it the cluster is shut down; in a forked child it is only
+    dropped, since its sockets and threads belong to the parent.
+    """
+    global _conn
+    with _lock:
+        conn, _conn = _conn, None
+    if conn is not None and conn.pid == os.getpid():
+        conn.cluster.shutdown()
+
+
+@receiver(setting_changed)
+def _on_setting_changed(*, setting: str, **_: Any) -> None:
+    if setting.startswith("CASSANDRA_"):
+        cassandra_reset()

@@ -1,0 +1,138 @@
+"""Errors are values of the protocol (STYLE.md rule 6).
+
+Services raise a `ServiceError` subclass; this module maps it, in one place, to the REST error
+body `{"error": {"code", "message", "fields"}}` with its HTTP status, and (for the WebSocket
+protocol) to an `error` frame with the same `code`. DRF's own exceptions (validation, auth,
+throttling, 404) are reshaped into the same body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions as drf_exceptions
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ServiceError(Exception):
+    """A domain error with a stable protocol code."""
+
+    code: str = "bad_request"
+    http_status: int = status.HTTP_400_BAD_REQUEST
+    default_message = "The request is not valid."
+
+    def __init__(self, message: str | None = None, *, fields: dict[str, list[str]] | None = None) -> None:
+        self.message = message or self.default_message
+        self.fields = fields or {}
+        super().__init__(self.message)
+
+    def as_body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "fields": self.fields}}
+
+    def as_frame(self, ref: str | None = None) -> dict[str, Any]:
+        """The WebSocket `error` frame of DESIGN.md §3.2."""
+        return {"type": "error", "code": self.code, "message": self.message, "ref": ref}
+
+
+class BadRequest(ServiceError):
+    pass
+
+
+class ValidationFailed(ServiceError):
+    code = "invalid"
+    default_message = "Some fields are not valid."
+
+
+class NotFound(ServiceError):
+    code = "not_found"
+    http_status = status.HTTP_404_NOT_FOUND
+    default_message = "Not found."
+
+
+class Forbidden(ServiceError):
+    code = "forbidden"
+    http_status = status.HTTP_403_FORBIDDEN
+    default_message = "You may not do this."
+
+
+class Conflict(ServiceError):
+    code = "conflict"
+    http_status = status.HTTP_409_CONFLICT
+    default_message = "This conflicts with the current state."
+
+
+class TooLarge(ServiceError):
+    code = "too_large"
+    http_status = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_message = "Too large."
+
+
+class RateLimited(ServiceError):
+    code = "rate_limited"
+    http_status = status.HTTP_429_TOO_MANY_REQUESTS
+    default_message = "Too many requests; slow down."
+
+
+def _flatten(detail: Any) -> dict[str, list[str]]:
+    """DRF's nested ValidationError detail → {field: [messages]} (nested paths joined by '.')."""
+    out: dict[str, list[str]] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), sub)
+        elif isinstance(value, list) and value and all(not isinstance(v, (dict, list)) for v in value):
+            out.setdefault(prefix or "non_field_errors", []).extend(str(v) for v in value)
+        elif isinstance(value, list):
+            for index, sub in enumerate(value):
+                walk(f"{prefix}.{index}" if prefix else str(index), sub)
+        else:
+            out.setdefault(prefix or "non_field_errors", []).append(str(value))
+
+    walk("", detail)
+    return out
+
+
+_DRF_CODES: dict[type[Exception], str] = {
+    drf_exceptions.NotAuthenticated: "not_authenticated",
+    drf_exceptions.AuthenticationFailed: "authentication_failed",
+    drf_exceptions.PermissionDenied: "forbidden",
+    drf_exceptions.NotFound: "not_found",
+    drf_exceptions.MethodNotAllowed: "method_not_allowed",
+    drf_exceptions.NotAcceptable: "not_acceptable",
+    drf_exceptions.UnsupportedMediaType: "unsupported_media_type",
+    drf_exceptions.Throttled: "rate_limited",
+    drf_exceptions.ParseError: "bad_request",
+}
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF EXCEPTION_HANDLER: every 4xx leaves the API in the one error body."""
+    if isinstance(exc, ServiceError):
+        return Response(exc.as_body(), status=exc.http_status)
+    if isinstance(exc, Http404):
+        exc = drf_exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = drf_exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, drf_exceptions.ValidationError):
+        body = {
+            "error": {
+                "code": "invalid",
+                "message": "Some fields are not valid.",
+                "fields": _flatten(exc.detail),
+            }
+        }
+    else:
+        assert isinstance(exc, drf_exceptions.APIException)
+        code = next((c for t, c in _DRF_CODES.items() if isinstance(exc, t)), str(exc.default_code))
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        body = {"error": {"code": code, "message": str(detail), "fields": {}}}
+    response.data = body
+    return response

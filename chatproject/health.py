@@ -1,0 +1,61 @@
+"""`GET /healthz`: the state of each backing store, for load balancers and operators.
+
+200 when PostgreSQL, Redis and Cassandra all answer, 503 otherwise; each dependency is reported as
+`ok` or the error it gave.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
+
+from chat.cql.session import cassandra_prepare, cassandra_session
+from chatproject.redis_client import get_redis
+
+
+def _check_postgres() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+def _check_redis() -> None:
+    get_redis().ping()
+
+
+def _check_cassandra() -> None:
+    stmt = cassandra_prepare("SELECT release_version FROM system.local WHERE key = ?")
+    if cassandra_session().execute(stmt, ("local",)).one() is None:
+        raise RuntimeError("system.local returned no row")
+
+
+CHECKS: dict[str, Callable[[], None]] = {
+    "postgres": _check_postgres,
+    "redis": _check_redis,
+    "cassandra": _check_cassandra,
+}
+
+
+def health_report() -> dict[str, str]:
+    """Run every check; each value is `ok` or `error: <what went wrong>`."""
+    report: dict[str, str] = {}
+    for name, check in CHECKS.items():
+        try:
+            check()
+            report[name] = "ok"
+        except Exception as exc:  # a health check reports every failure, whatever its type
+            report[name] = f"error: {type(exc).__name__}: {exc}"[:500]
+    return report
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    report = health_report()
+    healthy = all(value == "ok" for value in report.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "unavailable", "checks": report},
+        status=200 if healthy else 503,
+    )

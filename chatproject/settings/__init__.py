@@ -1,0 +1,1 @@
+"""Settings package: base (every setting, read from the environment), local, test, production."""

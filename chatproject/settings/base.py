@@ -1,0 +1,182 @@
+"""Every setting of the service, read from the environment through `settings.env`.
+
+`local`, `test` and `production` import this module and change only what differs between them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chatproject.settings.env import BASE_DIR, env_bool, env_float, env_int, env_list, env_str
+
+VAR_DIR = Path(env_str("CHAT_VAR_DIR", "var"))
+if not VAR_DIR.is_absolute():
+    VAR_DIR = BASE_DIR / VAR_DIR
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "local-dev-only-not-a-secret")
+DEBUG = env_bool("DJANGO_DEBUG", True)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "channels",
+    "accounts",
+    "chat",
+    "presence",
+    "notifications",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "chatproject.urls"
+WSGI_APPLICATION = "chatproject.wsgi.application"
+ASGI_APPLICATION = "chatproject.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- PostgreSQL: users, profiles, settings, friends, conversations
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": env_str("POSTGRES_HOST", "127.0.0.1"),
+        "PORT": env_int("POSTGRES_PORT", 5433),
+        "NAME": env_str("POSTGRES_DB", "chat"),
+        "USER": env_str("POSTGRES_USER", "chat"),
+        "PASSWORD": env_str("POSTGRES_PASSWORD", "chat"),
+        "CONN_MAX_AGE": env_int("POSTGRES_CONN_MAX_AGE", 60),
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {"connect_timeout": env_int("POSTGRES_CONNECT_TIMEOUT", 5)},
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_URL = "/media/"
+MEDIA_ROOT = VAR_DIR / "media"
+
+# --- Redis: routing, presence, discovery registry, dedup, Celery broker, channel layer
+REDIS_HOST = env_str("REDIS_HOST", "127.0.0.1")
+REDIS_PORT = env_int("REDIS_PORT", 6380)
+REDIS_DB = env_int("REDIS_DB", 0)
+REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            "capacity": env_int("CHANNEL_LAYER_CAPACITY", 1000),
+            "expiry": env_int("CHANNEL_LAYER_EXPIRY", 10),
+        },
+    }
+}
+
+# --- Cassandra: chat history
+CASSANDRA_HOSTS = env_list("CASSANDRA_HOSTS", "127.0.0.1")
+CASSANDRA_PORT = env_int("CASSANDRA_PORT", 9042)
+CASSANDRA_KEYSPACE = env_str("CASSANDRA_KEYSPACE", "chat")
+CASSANDRA_REPLICATION = env_str("CASSANDRA_REPLICATION", "SimpleStrategy:1")
+CASSANDRA_CONSISTENCY = env_str("CASSANDRA_CONSISTENCY", "ONE")
+CASSANDRA_LOCAL_DC = env_str("CASSANDRA_LOCAL_DC", "")
+CASSANDRA_CONNECT_TIMEOUT = env_float("CASSANDRA_CONNECT_TIMEOUT", 5.0)
+CASSANDRA_REQUEST_TIMEOUT = env_float("CASSANDRA_REQUEST_TIMEOUT", 10.0)
+# native protocol v5 is what Cassandra 5.0 speaks; fixing it saves a downgrade round trip per connect
+CASSANDRA_PROTOCOL_VERSION = env_int("CASSANDRA_PROTOCOL_VERSION", 5)
+
+# --- Celery: the message sync queue (`sync`) and the push notification server (`push`)
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 1)
+# a message not acknowledged within this many seconds is redelivered to another worker
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 60),
+}
+CELERY_TASK_DEFAULT_QUEUE = "sync"
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+
+# --- processes of the local stack (make run)
+LB_PORT = env_int("LB_PORT", 8000)
+CHAT_SERVER_REGION = env_str("CHAT_SERVER_REGION", "local")
+
+# --- DRF
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "EXCEPTION_HANDLER": "chatproject.errors.api_exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Chat service API",
+    "DESCRIPTION": "REST API of the chat service (see docs and DESIGN.md §3.1).",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "cassandra": {"level": "WARNING"},
+        "django.db.backends": {"level": "INFO"},
+    },
+}

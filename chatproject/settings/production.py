@@ -1,0 +1,19 @@
+"""Production settings: a multi-node Cassandra cluster, secure cookies, no debug.
+
+Every address still comes from the environment (see .env.example); only the defaults that must
+differ from the local stack are changed here.
+"""
+
+from chatproject.settings.base import *  # noqa: F403
+from chatproject.settings.env import env_bool, env_str
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY")  # required: no default in production
+# NetworkTopologyStrategy with RF=3 in the local datacenter, LOCAL_QUORUM reads and writes
+CASSANDRA_REPLICATION = env_str("CASSANDRA_REPLICATION", "NetworkTopologyStrategy:dc1=3")
+CASSANDRA_CONSISTENCY = env_str("CASSANDRA_CONSISTENCY", "LOCAL_QUORUM")
+CASSANDRA_LOCAL_DC = env_str("CASSANDRA_LOCAL_DC", "dc1")
+
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

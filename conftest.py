@@ -1,0 +1,54 @@
+"""Fixtures shared by every test: named users, API clients, and clean Cassandra state.
+
+The services are the real ones started by `make test` (PostgreSQL, Redis, Cassandra); the test
+settings give the run its own PostgreSQL database and Cassandra keyspace.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+
+from accounts.tests.factories import UserFactory
+
+
+@pytest.fixture(scope="session")
+def cassandra_keyspace(django_db_blocker: object) -> str:
+    """The test keyspace, created and migrated once per run."""
+    from chat.cql.migrate import migrate
+
+    migrate()
+    return str(settings.CASSANDRA_KEYSPACE)
+
+
+@pytest.fixture
+def cassandra_clean(cassandra_keyspace: str) -> str:
+    """A test that writes to Cassandra starts from empty tables (truncate, not drop)."""
+    from chat.cql.session import cassandra_session
+
+    session = cassandra_session()
+    tables = [
+        row.table_name
+        for row in session.execute(
+            "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s", (cassandra_keyspace,)
+        )
+        if row.table_name != "schema_migrations"
+    ]
+    for table in tables:
+        session.execute(f"TRUNCATE {cassandra_keyspace}.{table}")
+    return cassandra_keyspace
+
+
+@pytest.fixture
+def alice(db: None) -> object:
+    return UserFactory(username="alice", display_name="Alice")
+
+
+@pytest.fixture
+def bob(db: None) -> object:
+    return UserFactory(username="bob", display_name="Bob")
+
+
+@pytest.fixture
+def carol(db: None) -> object:
+    return UserFactory(username="carol", display_name="Carol")

@@ -1,0 +1,1 @@
+"""Push notifications: device registrations, Web Push / FCM / APNs senders, the push queue."""

@@ -1,0 +1,1 @@
+"""Presence: online/offline state and lastActiveAt in Redis, heartbeats, the offline sweep, fan-out."""

@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# The local stack's backing services: PostgreSQL, Redis, a Cassandra 5.0 node and the nginx load
+# balancer, all on 127.0.0.1 with data, logs and pid files under $CHAT_VAR_DIR.
+#
+#   scripts/services.sh start|stop|status [postgres|redis|cassandra|nginx|all]
+#
+# Every action is idempotent: starting what runs, or stopping what is stopped, does nothing.
+# A missing Debian package is installed; a service that cannot start fails with its name and the
+# end of its log.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$ROOT_DIR"
+
+VAR="$CHAT_VAR_DIR"
+RUN="$VAR/run"
+LOG="$VAR/log"
+mkdir -p "$RUN" "$LOG"
+
+say() { printf '[services] %s\n' "$*"; }
+die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+wait_for() {  # wait_for <what> <seconds> <command...>
+  local what="$1" limit="$2" i=0; shift 2
+  until "$@"; do
+    i=$((i + 1))
+    [ "$i" -ge "$((limit * 2))" ] && return 1
+    sleep 0.5
+  done
+}
+
+apt_install() {  # apt_install <package...>
+  command -v apt-get >/dev/null || die "apt-get not found: install $* by hand"
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  say "installing Debian packages: $*"
+  if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >"$LOG/apt.log" 2>&1; then
+    $sudo apt-get update >>"$LOG/apt.log" 2>&1 || true
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >>"$LOG/apt.log" 2>&1 \
+      || die "could not install $* (see $LOG/apt.log)"
+  fi
+}
+
+# ---------------------------------------------------------------- PostgreSQL
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+PGDATA="$VAR/postgres"
+PG_SOCK="$RUN/pg"
+PG_LOG="$LOG/postgres/postgres.log"
+
+as_pg() {  # PostgreSQL refuses to run as root: run as the postgres user then
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+postgres_running() { [ -n "$(pg_bin)" ] && as_pg "$(pg_bin)/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; }
+
+postgres_start() {
+  [ -x "$(pg_bin)/postgres" ] || apt_install postgresql
+  local bin; bin="$(pg_bin)"
+  [ -x "$bin/postgres" ] || die "PostgreSQL server binary not found under /usr/lib/postgresql"
+  if postgres_running; then say "postgres already running"; return; fi
+  if port_open "$POSTGRES_HOST" "$POSTGRES_PORT"; then
+    die "postgres: port $POSTGRES_HOST:$POSTGRES_PORT is taken by another process"
+  fi
+  mkdir -p "$PGDATA" "$PG_SOCK" "$(dirname "$PG_LOG")"
+  if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$PGDATA" "$PG_SOCK" "$(dirname "$PG_LOG")"; fi
+  chmod 700 "$PGDATA"
+  if [ ! -f "$PGDATA/PG_VERSION" ]; then
+    say "postgres: initdb in $PGDATA"
+    as_pg "$bin/initdb" -D "$PGDATA" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
+      -E UTF8 --locale=C.UTF-8 >"$LOG/postgres-initdb.log" 2>&1 \
+      || { rm -rf "${PGDATA:?}"/*; die "postgres initdb failed (see $LOG/postgres-initdb.log)"; }
+  fi
+  as_pg "$bin/pg_ctl" -D "$PGDATA" -l "$PG_LOG" -w -t 60 \
+    -o "-h $POSTGRES_HOST -p $POSTGRES_PORT -k $PG_SOCK -c fsync=on -c max_connections=200" start >/dev/null \
+    || { tail -n 20 "$PG_LOG" >&2; die "postgres did not start (see $PG_LOG)"; }
+  # role and database of the application (idempotent)
+  local psql=("$bin/psql" -h "$PG_SOCK" -p "$POSTGRES_PORT" -U postgres -v ON_ERROR_STOP=1 -qAt)
+  as_pg "${psql[@]}" -d postgres -c "DO \$\$BEGIN
+      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$POSTGRES_USER') THEN
+        CREATE ROLE \"$POSTGRES_USER\" LOGIN CREATEDB PASSWORD '$POSTGRES_PASSWORD';
+      ELSE ALTER ROLE \"$POSTGRES_USER\" LOGIN CREATEDB PASSWORD '$POSTGRES_PASSWORD'; END IF; END\$\$;" >/dev/null
+  if [ -z "$(as_pg "${psql[@]}" -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$POSTGRES_DB'")" ]; then
+    as_pg "${psql[@]}" -d postgres -c "CREATE DATABASE \"$POSTGRES_DB\" OWNER \"$POSTGRES_USER\"" >/dev/null
+  fi
+  say "postgres started on $POSTGRES_HOST:$POSTGRES_PORT"
+}
+
+postgres_stop() {
+  if postgres_running; then as_pg "$(pg_bin)/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null; say "postgres stopped"
+  else say "postgres not running"; fi
+}
+
+postgres_status() { postgres_running && echo "postgres: running on $POSTGRES_HOST:$POSTGRES_PORT" || echo "postgres: stopped"; }
+
+# ---------------------------------------------------------------- Redis
+REDIS_PID="$RUN/redis.pid"
+
+redis_start() {
+  command -v redis-server >/dev/null || apt_install redis-server
+  if pid_alive "$REDIS_PID"; then say "redis already running"; return; fi
+  port_open "$REDIS_HOST" "$REDIS_PORT" && die "redis: port $REDIS_HOST:$REDIS_PORT is taken by another process"
+  mkdir -p "$VAR/redis"
+  # appendonly: the Celery broker's queues survive a Redis restart (DESIGN.md §5)
+  redis-server --bind "$REDIS_HOST" --port "$REDIS_PORT" --dir "$VAR/redis" --daemonize yes \
+    --pidfile "$REDIS_PID" --logfile "$LOG/redis.log" --appendonly yes --appendfsync everysec \
+    --save "" --protected-mode no || die "redis did not start (see $LOG/redis.log)"
+  wait_for redis 20 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" ping >/dev/null 2>&1 \
+    || { tail -n 20 "$LOG/redis.log" >&2; die "redis did not answer PING"; }
+  say "redis started on $REDIS_HOST:$REDIS_PORT"
+}
+
+redis_stop() {
+  if pid_alive "$REDIS_PID"; then
+    redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" shutdown >/dev/null 2>&1 || kill "$(cat "$REDIS_PID")"
+    wait_for redis-stop 20 bash -c "! kill -0 $(cat "$REDIS_PID" 2>/dev/null || echo 0) 2>/dev/null" || true
+    rm -f "$REDIS_PID"; say "redis stopped"
+  else say "redis not running"; fi
+}
+
+redis_status() { pid_alive "$REDIS_PID" && echo "redis: running on $REDIS_HOST:$REDIS_PORT" || echo "redis: stopped"; }
+
+# ---------------------------------------------------------------- Cassandra
+CASS_HOME="$VAR/cassandra"
+CASS_PID="$RUN/cassandra.pid"
+CASS_LIB="$CASS_HOME/lib"
+CASS_POM="$ROOT_DIR/deploy/cassandra/pom.xml"
+
+cassandra_version() { sed -n 's:.*<cassandra.version>\(.*\)</cassandra.version>.*:\1:p' "$CASS_POM"; }
+
+cassandra_fetch() {  # the node's jars, from Maven Central through Maven's local repository
+  local stamp="$CASS_LIB/.version-$(cassandra_version)"
+  [ -f "$stamp" ] && return
+  command -v java >/dev/null || die "cassandra: java not found (Java 17 is required)"
+  command -v mvn >/dev/null || apt_install maven
+  say "cassandra: fetching cassandra-all $(cassandra_version) and its dependencies with Maven"
+  rm -rf "$CASS_LIB"; mkdir -p "$CASS_LIB"
+  mvn -q -B -f "$CASS_POM" dependency:copy-dependencies -DincludeScope=runtime \
+    -DoutputDirectory="$CASS_LIB" >"$LOG/cassandra-maven.log" 2>&1 \
+    || { tail -n 20 "$LOG/cassandra-maven.log" >&2; die "cassandra: Maven could not fetch cassandra-all $(cassandra_version)"; }
+  touch "$stamp"
+}
+
+cassandra_ready() {
+  "$ROOT_DIR/.venv/bin/python" "$ROOT_DIR/scripts/cql_ready.py" "$CASSANDRA_HOSTS" "$CASSANDRA_PORT" >/dev/null 2>&1
+}
+
+cassandra_start() {
+  local host="${CASSANDRA_HOSTS%%,*}"
+  if pid_alive "$CASS_PID"; then say "cassandra already running"; return; fi
+  port_open "$host" "$CASSANDRA_PORT" && die "cassandra: port $host:$CASSANDRA_PORT is taken by another process"
+  [ -x "$ROOT_DIR/.venv/bin/python" ] || die "cassandra: .venv missing (run make venv first): it checks readiness over CQL"
+  cassandra_fetch
+  mkdir -p "$CASS_HOME/conf" "$LOG/cassandra"
+  sed -e "s#@VAR@#$CASS_HOME#g" -e "s#@HOST@#$host#g" -e "s#@PORT@#$CASSANDRA_PORT#g" \
+      -e "s#@STORAGE_PORT@#$CASSANDRA_STORAGE_PORT#g" \
+      "$ROOT_DIR/deploy/cassandra/cassandra.yaml.in" >"$CASS_HOME/conf/cassandra.yaml"
+  cp "$ROOT_DIR/deploy/cassandra/logback.xml" "$CASS_HOME/conf/logback.xml"
+  local opts=()
+  while IFS= read -r line; do
+    case "$line" in ''|'#'*) continue ;; esac
+    opts+=("$line")
+  done <"$ROOT_DIR/deploy/cassandra/jvm17-server.options"
+  local started; started=$(date +%s)
+  # the daemon is started directly (no bin/cassandra script: see deploy/cassandra/pom.xml); it has
+  # no root check of its own, which is what the distribution's -R flag would switch off
+  setsid nohup java "${opts[@]}" \
+    "-Xms$CASSANDRA_MAX_HEAP_SIZE" "-Xmx$CASSANDRA_MAX_HEAP_SIZE" "-Xmn$CASSANDRA_HEAP_NEWSIZE" \
+    "-Dcassandra.config=file://$CASS_HOME/conf/cassandra.yaml" \
+    "-Dcassandra.storagedir=$CASS_HOME" "-Dcassandra.logdir=$LOG/cassandra" \
+    "-Dlogback.configurationFile=$CASS_HOME/conf/logback.xml" \
+    "-Dcassandra-foreground=yes" \
+    -cp "$CASS_HOME/conf:$CASS_LIB/*" org.apache.cassandra.service.CassandraDaemon \
+    >"$LOG/cassandra.out" 2>&1 </dev/null &
+  echo $! >"$CASS_PID"
+  say "cassandra $(cassandra_version): starting (pid $(cat "$CASS_PID")), waiting for CQL on $host:$CASSANDRA_PORT"
+  local i=0
+  until cassandra_ready; do
+    if ! pid_alive "$CASS_PID"; then
+      tail -n 30 "$LOG/cassandra.out" >&2; rm -f "$CASS_PID"
+      die "cassandra exited during start (see $LOG/cassandra.out and $LOG/cassandra/system.log)"
+    fi
+    i=$((i + 1)); [ "$i" -ge 180 ] && die "cassandra: CQL did not answer within 180 s (see $LOG/cassandra/system.log)"
+    sleep 1
+  done
+  say "cassandra ready on $host:$CASSANDRA_PORT after $(( $(date +%s) - started )) s"
+}
+
+cassandra_stop() {
+  if pid_alive "$CASS_PID"; then
+    local pid; pid="$(cat "$CASS_PID")"
+    kill "$pid"
+    wait_for cassandra-stop 60 bash -c "! kill -0 $pid 2>/dev/null" || kill -9 "$pid" 2>/dev/null || true
+    rm -f "$CASS_PID"; say "cassandra stopped"
+  else say "cassandra not running"; fi
+}
+
+cassandra_status() {
+  if pid_alive "$CASS_PID"; then
+    cassandra_ready && echo "cassandra: running on ${CASSANDRA_HOSTS%%,*}:$CASSANDRA_PORT" \
+      || echo "cassandra: process up, CQL not answering"
+  else echo "cassandra: stopped"; fi
+}
+
+# ---------------------------------------------------------------- nginx (load balancer)
+NGINX_PID="$RUN/nginx.pid"
+NGINX_CONF="$VAR/nginx/nginx.conf"
+
+nginx_bin() { command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true; }
+
+nginx_render() {
+  mkdir -p "$VAR/nginx/tmp" "$VAR/media" "$VAR/static"
+  local upstream="" p
+  for p in ${API_PORTS//,/ }; do upstream+="        server 127.0.0.1:$p max_fails=1 fail_timeout=2s;"$'\n'; done
+  sed -e "s#@VAR@#$VAR#g" -e "s#@LB_PORT@#$LB_PORT#g" -e "s#@RUN@#$RUN#g" -e "s#@LOG@#$LOG#g" \
+      "$ROOT_DIR/deploy/nginx.conf.in" | awk -v up="$upstream" '{ if ($0 ~ /@API_UPSTREAM@/) printf "%s", up; else print }' \
+      >"$NGINX_CONF"
+}
+
+nginx_start() {
+  [ -n "$(nginx_bin)" ] || apt_install nginx-light
+  nginx_render
+  if pid_alive "$NGINX_PID"; then "$(nginx_bin)" -c "$NGINX_CONF" -s reload; say "nginx already running (config reloaded)"; return; fi
+  port_open 127.0.0.1 "$LB_PORT" && die "nginx: port 127.0.0.1:$LB_PORT is taken by another process"
+  "$(nginx_bin)" -c "$NGINX_CONF" -t >"$LOG/nginx-check.log" 2>&1 || { cat "$LOG/nginx-check.log" >&2; die "nginx config invalid"; }
+  "$(nginx_bin)" -c "$NGINX_CONF" || die "nginx did not start (see $LOG/nginx-error.log)"
+  wait_for nginx 10 port_open 127.0.0.1 "$LB_PORT" || die "nginx not listening on $LB_PORT"
+  say "nginx load balancer on 127.0.0.1:$LB_PORT -> API ports $API_PORTS"
+}
+
+nginx_stop() {
+  if pid_alive "$NGINX_PID"; then "$(nginx_bin)" -c "$NGINX_CONF" -s quit; wait_for nginx-stop 10 bash -c "! [ -f '$NGINX_PID' ]" || true; say "nginx stopped"
+  else say "nginx not running"; fi
+}
+
+nginx_status() { pid_alive "$NGINX_PID" && echo "nginx: running on 127.0.0.1:$LB_PORT" || echo "nginx: stopped"; }
+
+# ---------------------------------------------------------------- main
+action="${1:-status}"; target="${2:-all}"
+case "$action" in start|stop|status) ;; *) die "usage: $0 start|stop|status [postgres|redis|cassandra|nginx|all]" ;; esac
+case "$target" in
+  all)
+    if [ "$action" = stop ]; then order="nginx cassandra redis postgres"; else order="postgres redis cassandra nginx"; fi
+    for s in $order; do "${s}_${action}"; done ;;
+  postgres|redis|cassandra|nginx) "${target}_${action}" ;;
+  *) die "unknown service '$target' (postgres, redis, cassandra, nginx, all)" ;;
+esac
