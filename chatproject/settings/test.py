@@ -1,12 +1,14 @@
 """Settings of `make test`: the same real services, separate databases.
 
-TEST_RUN_ID (optional) gives concurrent test runs on one machine their own PostgreSQL test
-database and Cassandra keyspace.
+Tests use their own PostgreSQL database (test_<db>), Cassandra keyspace (<keyspace>_test) and
+Redis database (TEST_REDIS_DB, default 1), so a running `make run` stack is never touched.
+TEST_RUN_ID (optional) gives concurrent test runs on one machine their own database and keyspace;
+give each its own TEST_REDIS_DB too.
 """
 
 from chatproject.settings.base import *  # noqa: F403
-from chatproject.settings.base import CASSANDRA_KEYSPACE, DATABASES
-from chatproject.settings.env import env_str
+from chatproject.settings.base import CASSANDRA_KEYSPACE, CHANNEL_LAYERS, DATABASES, REDIS_HOST, REDIS_PORT
+from chatproject.settings.env import env_int, env_str
 
 _RUN = env_str("TEST_RUN_ID", "")
 _SUFFIX = f"_{_RUN}" if _RUN else ""
@@ -18,3 +20,8 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0
 # fast hashing in tests; production and local keep Argon2
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DEBUG = False
+
+REDIS_DB = env_int("TEST_REDIS_DB", 1)
+REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
+CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS_URL]
+CELERY_BROKER_URL = REDIS_URL
