@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from chatproject.settings.env import BASE_DIR, env_bool, env_float, env_int, env_list, env_str
 
@@ -108,7 +109,7 @@ REDIS_PORT = env_int("REDIS_PORT", 6380)
 REDIS_DB = env_int("REDIS_DB", 0)
 REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
 
-CHANNEL_LAYERS = {
+CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
