@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "knox",
+    "axes",
     "drf_spectacular",
     "channels",
     "accounts",
@@ -43,6 +46,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # last, as django-axes asks: it turns a login that tripped the lockout into the lockout response
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "chatproject.urls"
@@ -80,6 +85,11 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
+# django-axes first: it refuses a locked-out username or IP before any password is checked
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
@@ -102,6 +112,7 @@ STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = VAR_DIR / "media"
+AVATAR_MAX_BYTES = env_int("AVATAR_MAX_BYTES", 2 * 1024 * 1024)
 
 # --- Redis: routing, presence, discovery registry, dedup, Celery broker, channel layer
 REDIS_HOST = env_str("REDIS_HOST", "127.0.0.1")
@@ -131,6 +142,18 @@ CASSANDRA_CONNECT_TIMEOUT = env_float("CASSANDRA_CONNECT_TIMEOUT", 5.0)
 CASSANDRA_REQUEST_TIMEOUT = env_float("CASSANDRA_REQUEST_TIMEOUT", 10.0)
 # native protocol v5 is what Cassandra 5.0 speaks; fixing it saves a downgrade round trip per connect
 CASSANDRA_PROTOCOL_VERSION = env_int("CASSANDRA_PROTOCOL_VERSION", 5)
+# lightweight transactions (the client_msg_id dedup claim): LOCAL_SERIAL or SERIAL
+CASSANDRA_SERIAL_CONSISTENCY = env_str("CASSANDRA_SERIAL_CONSISTENCY", "LOCAL_SERIAL")
+
+# --- Messages and conversations (chat/)
+# Snowflake worker ids are leased from Redis for this long and renewed every third of it
+SNOWFLAKE_LEASE_TTL_MS = env_int("SNOWFLAKE_LEASE_TTL_MS", 30_000)
+# a clock step back up to this is waited out; a larger one refuses to issue IDs
+SNOWFLAKE_MAX_CLOCK_BACKWARD_MS = env_int("SNOWFLAKE_MAX_CLOCK_BACKWARD_MS", 5_000)
+CHAT_MESSAGE_MAX_LENGTH = env_int("CHAT_MESSAGE_MAX_LENGTH", 10_000)
+CHAT_GROUP_MAX_MEMBERS = env_int("CHAT_GROUP_MAX_MEMBERS", 100)
+# unread counts are exact up to this many messages, then shown as this number
+CHAT_UNREAD_COUNT_CAP = env_int("CHAT_UNREAD_COUNT_CAP", 1_000)
 
 # --- Celery: the message sync queue (`sync`) and the push notification server (`push`)
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
@@ -157,12 +180,50 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # bearer first: its WWW-Authenticate header makes "not logged in" a 401, not a 403
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("API_THROTTLE_ANON", "100/min"),
+        "user": env_str("API_THROTTLE_USER", "200/min"),
+    },
+    "NUM_PROXIES": env_int("API_NUM_PROXIES", 1),
     "EXCEPTION_HANDLER": "chatproject.errors.api_exception_handler",
 }
+# throttle counters are shared by every API server process
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env_str("CACHE_URL", REDIS_URL),
+        "KEY_PREFIX": "cache",
+    }
+}
+
+# --- per-device bearer tokens (django-rest-knox): `Authorization: Bearer <token>`
+KNOX_TOKEN_MODEL = "accounts.DeviceToken"
+REST_KNOX = {
+    "AUTH_HEADER_PREFIX": "Bearer",
+    "TOKEN_TTL": timedelta(days=env_int("AUTH_TOKEN_TTL_DAYS", 30)),
+    # a token in use keeps living; one left unused for TOKEN_TTL expires
+    "AUTO_REFRESH": True,
+    "MIN_REFRESH_INTERVAL": 3600,
+}
+
+# --- brute-force protection (django-axes): lock a username and, separately, an IP
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 30))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.axes_lockout_response"
+# the client address as DRF throttling sees it (X-Forwarded-For behind API_NUM_PROXIES proxies)
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip_address"
 SPECTACULAR_SETTINGS = {
     "TITLE": "Chat service API",
     "DESCRIPTION": "REST API of the chat service (see docs and DESIGN.md §3.1).",
