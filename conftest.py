@@ -6,8 +6,13 @@ settings give the run its own PostgreSQL database and Cassandra keyspace.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from django.conf import settings
+from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
 
@@ -37,6 +42,28 @@ def cassandra_clean(cassandra_keyspace: str) -> str:
     for table in tables:
         session.execute(f"TRUNCATE {cassandra_keyspace}.{table}")
     return cassandra_keyspace
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(settings: Any) -> None:
+    """Each test gets its own empty cache, so throttle counters never leak from one test to another."""
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": uuid.uuid4().hex}
+    }
+
+
+@pytest.fixture
+def api_client_for(db: None) -> Callable[..., APIClient]:
+    """`api_client_for(user)`: a DRF test client logged in as `user` with a fresh device token."""
+    from accounts.services import device_token_create
+
+    def make(user: Any, device_name: str = "test device") -> APIClient:
+        _token, raw = device_token_create(user=user, device_name=device_name)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+        return client
+
+    return make
 
 
 @pytest.fixture

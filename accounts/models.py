@@ -17,9 +17,9 @@ from typing import ClassVar
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
+from django.core.files import File
 from django.core.validators import FileExtensionValidator, RegexValidator
 from django.db import models
-from django.db.models.fields.files import FieldFile
 from django.db.models.functions import Lower
 from knox.models import AbstractAuthToken
 
@@ -37,7 +37,7 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(f"{value!r} is not a known IANA time zone.", code="invalid_time_zone")
 
 
-def validate_avatar_size(value: FieldFile) -> None:
+def validate_avatar_size(value: File) -> None:
     limit = int(settings.AVATAR_MAX_BYTES)
     if value.size is not None and value.size > limit:
         raise ValidationError(f"The image is larger than {limit} bytes.", code="too_large")

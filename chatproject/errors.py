@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
@@ -136,3 +137,56 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         body = {"error": {"code": code, "message": str(detail), "fields": {}}}
     response.data = body
     return response
+
+
+def api_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler404: a path under /api/ that matches no URL gets the error body too."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(NotFound().as_body(), status=status.HTTP_404_NOT_FOUND)
+    return page_not_found(request, exception)
+
+
+# the error body in the OpenAPI schema (component `Error`); `ERROR_SCHEMA` refers to it
+_ERROR_COMPONENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "fields"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "fields": {
+                    "type": "object",
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        }
+    },
+}
+ERROR_SCHEMA: dict[str, Any] = {"$ref": "#/components/schemas/Error"}
+
+
+# the 4xx any endpoint can give: bad input, not logged in, forbidden, not found, throttled
+_COMMON_ERROR_STATUSES = {
+    "400": "Invalid input; `fields` tells which fields and why.",
+    "401": "Not logged in, or the token was revoked.",
+    "403": "Not allowed (or CSRF failed for a session).",
+    "404": "Not found.",
+    "429": "Too many requests, or locked out after failed logins.",
+}
+
+
+def openapi_error_responses(
+    result: dict[str, Any], generator: Any, request: Any, public: bool
+) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: document the error body under every common 4xx."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = _ERROR_COMPONENT
+    content = {"application/json": {"schema": ERROR_SCHEMA}}
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for code, description in _COMMON_ERROR_STATUSES.items():
+                responses.setdefault(code, {"description": description, "content": content})
+    return result

@@ -229,6 +229,13 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "REST API of the chat service (see docs and DESIGN.md §3.1).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "chatproject.errors.openapi_error_responses",
+    ],
+    # `<id:...>` in URLs (accounts.urls.IdConverter): a positive 64-bit integer
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}},
 }
 
 LOGGING = {
