@@ -1,0 +1,495 @@
+"""The message store: every CQL statement of chat history lives here (STYLE.md rule 2).
+
+Tables (chat/cql/migrations/0001_messages.cql, described in docs/message-store.md):
+messages by conversation and by recipient inbox, mentions by user, one "non-empty buckets" index
+per partition key, and the (sender, client_msg_id) claim table.
+
+Design points:
+- Every query is a prepared statement (`cassandra_prepare`), run at the consistency of
+  CASSANDRA_CONSISTENCY; the claim is a lightweight transaction at CASSANDRA_SERIAL_CONSISTENCY.
+- Reads and writes are written once, as plans (`chat.cql.plans`), and run either blocking with
+  `execute_concurrent` or from asyncio without blocking the loop.
+- Message rows are written `USING TIMESTAMP` derived from the message ID, so storing a message
+  again writes identical cells (idempotent), while an edit or delete, written at the current
+  time, always wins over a late re-store of the original.
+- A read spanning buckets first asks the bucket index for the next few non-empty buckets in its
+  direction, then reads only those partitions, stopping once the page is full: empty windows
+  cost nothing, and a page costs one index query per `_BUCKETS_PER_STEP` buckets it touches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+
+from chat.cql.plans import Plan, Query, Rows, run_plan, run_plan_async, run_plans
+from chat.records import (
+    AroundPage,
+    MessagePage,
+    PendingMessage,
+    StoredMessage,
+    StoredResult,
+    pending_as_stored,
+)
+from chat.snowflake import EPOCH_MS, MAX_ID, snowflake_timestamp_ms
+
+BUCKET_MS = 10 * 24 * 3600 * 1000  # ten days; fixed forever: it is part of every partition key
+_BUCKETS_PER_STEP = 8
+_MAX_BUCKET = (MAX_ID >> 22) // BUCKET_MS + 1
+
+_MSG = "message_id, sender_id, client_msg_id, body, mentions, edited_at, deleted"
+_INBOX_COLUMNS = (
+    "(user_id, bucket, message_id, conversation_id, sender_id, client_msg_id, body, mentions, deleted)"
+)
+
+CLAIM = (
+    "INSERT INTO {ks}.message_client_ids (sender_id, client_msg_id, message_id, conversation_id, body, "
+    "mentions, recipient_ids) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"
+)
+INSERT_CONVERSATION_ROW = (
+    "INSERT INTO {ks}.messages_by_conversation (conversation_id, bucket, message_id, sender_id, "
+    "client_msg_id, body, mentions, recipient_ids, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, false) "
+    "USING TIMESTAMP ?"
+)
+_INBOX_VALUES = "VALUES (?, ?, ?, ?, ?, ?, ?, ?, false) USING TIMESTAMP ?"
+INSERT_INBOX_ROW = f"INSERT INTO {{ks}}.messages_by_user {_INBOX_COLUMNS} {_INBOX_VALUES}"
+INSERT_MENTION_ROW = f"INSERT INTO {{ks}}.mentions_by_user {_INBOX_COLUMNS} {_INBOX_VALUES}"
+INSERT_CONVERSATION_BUCKET = "INSERT INTO {ks}.conversation_buckets (conversation_id, bucket) VALUES (?, ?)"
+INSERT_USER_BUCKET = "INSERT INTO {ks}.user_buckets (user_id, bucket) VALUES (?, ?)"
+INSERT_MENTION_BUCKET = "INSERT INTO {ks}.mention_buckets (user_id, bucket) VALUES (?, ?)"
+
+_SET_BODY = "USING TIMESTAMP ? SET body = ?, edited_at = ? WHERE {key} = ? AND bucket = ? AND message_id = ?"
+_SET_DELETED = (
+    "USING TIMESTAMP ? SET body = null, deleted = true WHERE {key} = ? AND bucket = ? AND message_id = ?"
+)
+EDIT_CONVERSATION_ROW = "UPDATE {ks}.messages_by_conversation " + _SET_BODY.format(key="conversation_id")
+EDIT_INBOX_ROW = "UPDATE {ks}.messages_by_user " + _SET_BODY.format(key="user_id")
+EDIT_MENTION_ROW = "UPDATE {ks}.mentions_by_user " + _SET_BODY.format(key="user_id")
+DELETE_CONVERSATION_ROW = "UPDATE {ks}.messages_by_conversation " + _SET_DELETED.format(key="conversation_id")
+DELETE_INBOX_ROW = "UPDATE {ks}.messages_by_user " + _SET_DELETED.format(key="user_id")
+DELETE_MENTION_ROW = "UPDATE {ks}.mentions_by_user " + _SET_DELETED.format(key="user_id")
+
+SELECT_CONVERSATION_MESSAGE = (
+    f"SELECT {_MSG}, recipient_ids FROM {{ks}}.messages_by_conversation "
+    "WHERE conversation_id = ? AND bucket = ? AND message_id = ?"
+)
+_RANGE = (
+    "WHERE {key} = ? AND bucket = ? AND message_id > ? AND message_id < ? ORDER BY message_id {order} LIMIT ?"
+)
+_BUCKETS = (
+    "SELECT bucket FROM {ks}.{table} WHERE {key} = ? AND bucket >= ? AND bucket <= ? "
+    "ORDER BY bucket {order} LIMIT ?"
+)
+
+
+@dataclass(frozen=True)
+class _Walk:
+    """The two statements of a bucket walk: the bucket index and the rows of one bucket."""
+
+    buckets: str
+    rows: str
+    newest_first: bool
+
+
+def _walk_spec(*, table: str, index: str, key: str, columns: str, newest_first: bool) -> _Walk:
+    order = "DESC" if newest_first else "ASC"
+    return _Walk(
+        buckets=_BUCKETS.format(ks="{ks}", table=index, key=key, order=order),
+        rows=f"SELECT {columns} FROM {{ks}}.{table} " + _RANGE.format(key=key, order=order),
+        newest_first=newest_first,
+    )
+
+
+_ROW_COLUMNS = f"{_MSG}, conversation_id"
+_CONVERSATION = {
+    "table": "messages_by_conversation",
+    "index": "conversation_buckets",
+    "key": "conversation_id",
+}
+_INBOX = {"table": "messages_by_user", "index": "user_buckets", "key": "user_id"}
+_MENTIONS = {"table": "mentions_by_user", "index": "mention_buckets", "key": "user_id"}
+HISTORY_NEWEST_FIRST = _walk_spec(**_CONVERSATION, columns=_ROW_COLUMNS, newest_first=True)
+HISTORY_OLDEST_FIRST = _walk_spec(**_CONVERSATION, columns=_ROW_COLUMNS, newest_first=False)
+UNREAD_SCAN = _walk_spec(**_CONVERSATION, columns="message_id, sender_id, deleted", newest_first=True)
+SYNC_OLDEST_FIRST = _walk_spec(**_INBOX, columns=_ROW_COLUMNS, newest_first=False)
+MENTIONS_NEWEST_FIRST = _walk_spec(**_MENTIONS, columns=_ROW_COLUMNS, newest_first=True)
+
+
+def bucket_of(message_id: int) -> int:
+    """The 10-day window of a message ID's timestamp (part of every partition key)."""
+    return (snowflake_timestamp_ms(message_id) - EPOCH_MS) // BUCKET_MS
+
+
+def _write_timestamp(message_id: int) -> int:
+    """Microseconds of the ID's own time: the cell timestamp of every original write."""
+    return snowflake_timestamp_ms(message_id) * 1000
+
+
+def _edit_timestamp(message_id: int) -> int:
+    """Now in microseconds, but always after the original write of the message."""
+    now = int(datetime.now(UTC).timestamp() * 1_000_000)
+    return max(now, _write_timestamp(message_id) + 1)
+
+
+# --- rows
+
+
+def _message(row: Any, *, conversation_id: int | None = None) -> StoredMessage:
+    edited = row.edited_at
+    return StoredMessage(
+        id=row.message_id,
+        conversation_id=conversation_id if conversation_id is not None else row.conversation_id,
+        sender_id=row.sender_id,
+        client_msg_id=row.client_msg_id or "",
+        body="" if row.deleted else (row.body or ""),
+        mentions=tuple(row.mentions or ()),
+        edited_at=edited.replace(tzinfo=UTC) if edited is not None else None,
+        deleted=bool(row.deleted),
+        recipient_ids=tuple(sorted(getattr(row, "recipient_ids", None) or ())),
+    )
+
+
+def _walk(*, spec: _Walk, key: int, lower: int, upper: int, want: int) -> Plan[Rows]:
+    """Up to `want` rows with lower < message_id < upper, in the spec's direction."""
+    lower, upper = max(lower, -1), min(upper, MAX_ID)
+    low_bucket, high_bucket = bucket_of(max(lower, 0)), bucket_of(max(upper, 0))
+    got: Rows = []
+    while len(got) < want and low_bucket <= high_bucket:
+        [buckets] = yield [(spec.buckets, (key, low_bucket, high_bucket, _BUCKETS_PER_STEP))]
+        for row in buckets:
+            [rows] = yield [(spec.rows, (key, row.bucket, lower, upper, want - len(got)))]
+            got.extend(rows)
+            if len(got) >= want:
+                break
+        if len(buckets) < _BUCKETS_PER_STEP:
+            break
+        if spec.newest_first:
+            high_bucket = buckets[-1].bucket - 1
+        else:
+            low_bucket = buckets[-1].bucket + 1
+    return got
+
+
+# --- writes
+
+
+@dataclass
+class _BucketCache:
+    """Bucket-index rows this process has written already (they never go away), to skip them."""
+
+    seen: set[tuple[str, str, int, int]]
+    limit: int = 200_000
+
+    def missing(self, statement: str, key: int, bucket: int) -> bool:
+        return (settings.CASSANDRA_KEYSPACE, statement, key, bucket) not in self.seen
+
+    def add(self, entries: Iterable[tuple[str, int, int]]) -> None:
+        if len(self.seen) > self.limit:
+            self.seen.clear()
+        self.seen.update((settings.CASSANDRA_KEYSPACE, t, k, b) for t, k, b in entries)
+
+
+_bucket_cache = _BucketCache(seen=set())
+
+
+def message_store_forget_cache() -> None:
+    """Forget which bucket-index rows were written (call after truncating the tables)."""
+    _bucket_cache.seen.clear()
+
+
+def _claim_winner(pending: PendingMessage, row: Any) -> PendingMessage:
+    """The message that holds the claim, from a failed `IF NOT EXISTS` (which returns the row)."""
+    return PendingMessage(
+        id=row.message_id,
+        conversation_id=row.conversation_id,
+        sender_id=pending.sender_id,
+        client_msg_id=pending.client_msg_id,
+        body=row.body or "",
+        mentions=tuple(row.mentions or ()),
+        recipient_ids=tuple(sorted(row.recipient_ids or ())),
+    )
+
+
+def _row_writes(message: PendingMessage, new_index_rows: list[tuple[str, int, int]]) -> list[Query]:
+    """Every row of one message, and the bucket-index rows not yet known to exist."""
+    ts = _write_timestamp(message.id)
+    bucket = bucket_of(message.id)
+    mentions = list(message.mentions)
+    common = (
+        message.id,
+        message.conversation_id,
+        message.sender_id,
+        message.client_msg_id,
+        message.body,
+        mentions,
+    )
+    queries: list[Query] = [
+        (
+            INSERT_CONVERSATION_ROW,
+            (
+                message.conversation_id,
+                bucket,
+                message.id,
+                message.sender_id,
+                message.client_msg_id,
+                message.body,
+                mentions,
+                set(message.recipient_ids),
+                ts,
+            ),
+        ),
+        *((INSERT_INBOX_ROW, (uid, bucket, *common, ts)) for uid in message.recipient_ids),
+        *((INSERT_MENTION_ROW, (uid, bucket, *common, ts)) for uid in message.mentions),
+    ]
+    index_rows = [
+        (INSERT_CONVERSATION_BUCKET, message.conversation_id),
+        *((INSERT_USER_BUCKET, uid) for uid in message.recipient_ids),
+        *((INSERT_MENTION_BUCKET, uid) for uid in message.mentions),
+    ]
+    for cql, key in index_rows:
+        if _bucket_cache.missing(cql, key, bucket) and (cql, key, bucket) not in new_index_rows:
+            new_index_rows.append((cql, key, bucket))
+            queries.append((cql, (key, bucket)))
+    return queries
+
+
+def _store_plan(pending: Sequence[PendingMessage]) -> Plan[list[StoredResult]]:
+    claims = yield [
+        (
+            CLAIM,
+            (
+                p.sender_id,
+                p.client_msg_id,
+                p.id,
+                p.conversation_id,
+                p.body,
+                list(p.mentions),
+                set(p.recipient_ids),
+            ),
+        )
+        for p in pending
+    ]
+    winners: list[PendingMessage] = []
+    for p, rows in zip(pending, claims, strict=True):
+        row = rows[0]
+        winners.append(p if row.applied else _claim_winner(p, row))
+    # write each winner's rows; a loser writes the winner's too, in case the winner's writer died
+    # between its claim and its rows (same cells, same timestamps: nothing changes if it did not)
+    writes: list[Query] = []
+    bucket_rows: list[tuple[str, int, int]] = []
+    written: set[int] = set()
+    for w in winners:
+        if w.id not in written:
+            written.add(w.id)
+            writes += _row_writes(w, bucket_rows)
+    yield writes
+    _bucket_cache.add(bucket_rows)
+    # a duplicate reports the message as it is now (it may have been edited or deleted since)
+    duplicates = [(p, w) for p, w in zip(pending, winners, strict=True) if w.id != p.id]
+    current: dict[int, StoredMessage] = {}
+    if duplicates:
+        rows_list = yield [
+            (SELECT_CONVERSATION_MESSAGE, (w.conversation_id, bucket_of(w.id), w.id)) for _, w in duplicates
+        ]
+        for (_, w), rows in zip(duplicates, rows_list, strict=True):
+            if rows:
+                current[w.id] = _message(rows[0], conversation_id=w.conversation_id)
+    results = []
+    for p, w in zip(pending, winners, strict=True):
+        stored = current.get(w.id) or pending_as_stored(w)
+        results.append(StoredResult(pending_id=p.id, message=stored, duplicate=w.id != p.id))
+    return results
+
+
+def messages_store(*, pending: Sequence[PendingMessage]) -> list[StoredResult]:
+    """Store messages idempotently in every table; one result per input, in order.
+
+    For each message the (sender_id, client_msg_id) claim is taken with `IF NOT EXISTS`; if an
+    earlier message holds it, that message is (re)written and returned instead, so concurrent
+    stores of one client_msg_id all end with the one message that won the claim.
+    """
+    if not pending:
+        return []
+    return run_plan(_store_plan(pending))
+
+
+async def messages_store_async(*, pending: Sequence[PendingMessage]) -> list[StoredResult]:
+    if not pending:
+        return []
+    return await run_plan_async(_store_plan(pending))
+
+
+def _change_plan(message: StoredMessage, writes: Callable[[int, int], list[Query]]) -> Plan[None]:
+    yield writes(_edit_timestamp(message.id), bucket_of(message.id))
+
+
+def message_update_body(*, message: StoredMessage, body: str) -> StoredMessage:
+    """Set a new body and `edited_at` on every copy of `message` (conversation, inboxes, mentions)."""
+    now = datetime.now(UTC)
+    edited_at = now.replace(microsecond=now.microsecond // 1000 * 1000)  # Cassandra keeps ms
+
+    def writes(ts: int, bucket: int) -> list[Query]:
+        tail = (body, edited_at, bucket, message.id)
+        return [
+            (EDIT_CONVERSATION_ROW, (ts, *tail[:2], message.conversation_id, *tail[2:])),
+            *((EDIT_INBOX_ROW, (ts, *tail[:2], uid, *tail[2:])) for uid in message.recipient_ids),
+            *((EDIT_MENTION_ROW, (ts, *tail[:2], uid, *tail[2:])) for uid in message.mentions),
+        ]
+
+    run_plan(_change_plan(message, writes))
+    return replace(message, body=body, edited_at=edited_at)
+
+
+def message_tombstone(*, message: StoredMessage) -> StoredMessage:
+    """Delete: remove the body and mark every copy `deleted` (the row stays, as a tombstone)."""
+
+    def writes(ts: int, bucket: int) -> list[Query]:
+        return [
+            (DELETE_CONVERSATION_ROW, (ts, message.conversation_id, bucket, message.id)),
+            *((DELETE_INBOX_ROW, (ts, uid, bucket, message.id)) for uid in message.recipient_ids),
+            *((DELETE_MENTION_ROW, (ts, uid, bucket, message.id)) for uid in message.mentions),
+        ]
+
+    run_plan(_change_plan(message, writes))
+    return replace(message, body="", deleted=True)
+
+
+# --- reads
+
+
+def _get_many_plan(keys: Sequence[tuple[int, int]]) -> Plan[dict[tuple[int, int], StoredMessage]]:
+    rows_list = yield [(SELECT_CONVERSATION_MESSAGE, (c, bucket_of(m), m)) for c, m in keys]
+    return {
+        (c, m): _message(rows[0], conversation_id=c)
+        for (c, m), rows in zip(keys, rows_list, strict=True)
+        if rows
+    }
+
+
+def messages_get(*, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], StoredMessage]:
+    """Point reads of (conversation_id, message_id) pairs; missing ones are left out."""
+    return run_plan(_get_many_plan(list(keys))) if keys else {}
+
+
+def message_get(*, conversation_id: int, message_id: int) -> StoredMessage | None:
+    return messages_get(keys=[(conversation_id, message_id)]).get((conversation_id, message_id))
+
+
+def _page_plan(*, spec: _Walk, key: int, lower: int, upper: int, limit: int) -> Plan[MessagePage]:
+    rows = yield from _walk(spec=spec, key=key, lower=lower, upper=upper, want=limit + 1)
+    return MessagePage(messages=[_message(r) for r in rows[:limit]], has_more=len(rows) > limit)
+
+
+def _history_plan(
+    *, conversation_id: int, before: int | None, after: int | None, limit: int
+) -> Plan[MessagePage]:
+    if after is not None:
+        upper = before if before is not None else MAX_ID
+        page = yield from _page_plan(
+            spec=HISTORY_OLDEST_FIRST, key=conversation_id, lower=after, upper=upper, limit=limit
+        )
+        return MessagePage(messages=page.messages[::-1], has_more=page.has_more)
+    return (
+        yield from _page_plan(
+            spec=HISTORY_NEWEST_FIRST,
+            key=conversation_id,
+            lower=-1,
+            upper=before if before is not None else MAX_ID,
+            limit=limit,
+        )
+    )
+
+
+def conversation_history(
+    *, conversation_id: int, before: int | None = None, after: int | None = None, limit: int
+) -> MessagePage:
+    """A history page, newest first.
+
+    Without `after`: the `limit` newest messages older than `before` (or the newest of all);
+    `has_more` says older ones exist. With `after`: the `limit` oldest messages newer than `after`
+    (and older than `before` if given), still listed newest first; `has_more` says newer ones exist.
+    """
+    return run_plan(_history_plan(conversation_id=conversation_id, before=before, after=after, limit=limit))
+
+
+async def conversation_history_async(
+    *, conversation_id: int, before: int | None = None, after: int | None = None, limit: int
+) -> MessagePage:
+    return await run_plan_async(
+        _history_plan(conversation_id=conversation_id, before=before, after=after, limit=limit)
+    )
+
+
+def conversation_history_around(*, conversation_id: int, around: int, limit: int) -> AroundPage:
+    """Jump to a message: it (if it exists) with the messages just newer and just older, newest first.
+
+    Up to `limit // 2` older messages and up to `limit - limit // 2` of the anchor and newer ones.
+    """
+    older_count = limit // 2
+    newer, older = run_plans(
+        [
+            _history_plan(
+                conversation_id=conversation_id, before=None, after=around - 1, limit=limit - older_count
+            ),
+            _history_plan(conversation_id=conversation_id, before=around, after=None, limit=older_count),
+        ]
+    )
+    return AroundPage(
+        messages=newer.messages + older.messages,
+        has_more_before=older.has_more if older_count else bool(_peek_older(conversation_id, around)),
+        has_more_after=newer.has_more,
+    )
+
+
+def _peek_older(conversation_id: int, around: int) -> bool:
+    return bool(conversation_history(conversation_id=conversation_id, before=around, limit=1).messages)
+
+
+def user_sync(*, user_id: int, since: int, limit: int) -> MessagePage:
+    """The user's inbox: up to `limit` messages with ID > `since`, oldest first."""
+    return run_plan(_page_plan(spec=SYNC_OLDEST_FIRST, key=user_id, lower=since, upper=MAX_ID, limit=limit))
+
+
+async def user_sync_async(*, user_id: int, since: int, limit: int) -> MessagePage:
+    return await run_plan_async(
+        _page_plan(spec=SYNC_OLDEST_FIRST, key=user_id, lower=since, upper=MAX_ID, limit=limit)
+    )
+
+
+def user_mentions(*, user_id: int, before: int | None, limit: int) -> MessagePage:
+    """Messages that mention the user, newest first, older than `before`."""
+    upper = before if before is not None else MAX_ID
+    return run_plan(_page_plan(spec=MENTIONS_NEWEST_FIRST, key=user_id, lower=-1, upper=upper, limit=limit))
+
+
+@dataclass(frozen=True)
+class UnreadQuery:
+    conversation_id: int
+    user_id: int
+    last_read_message_id: int
+
+
+def _unread_plan(query: UnreadQuery, cap: int) -> Plan[int]:
+    rows = yield from _walk(
+        spec=UNREAD_SCAN,
+        key=query.conversation_id,
+        lower=query.last_read_message_id,
+        upper=MAX_ID,
+        want=cap,
+    )
+    if len(rows) >= cap:
+        return cap  # at least this many came after the marker: the count saturates
+    return sum(1 for r in rows if r.sender_id != query.user_id and not r.deleted)
+
+
+def unread_counts(*, queries: Sequence[UnreadQuery], cap: int) -> list[int]:
+    """Per query, the messages after the read marker not sent by the user and not deleted.
+
+    At most `cap` messages are read per conversation: when that many came after the marker the
+    count is `cap` ("cap or more"), otherwise it is exact. All conversations are scanned at once.
+    """
+    return [int(n) for n in run_plans([_unread_plan(q, cap) for q in queries])]
