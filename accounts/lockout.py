@@ -14,9 +14,10 @@ from rest_framework.throttling import BaseThrottle
 from accounts.exceptions import LockedOut
 
 
-def client_ip_address(request: HttpRequest) -> str:
+def client_ip_address(request: HttpRequest) -> str | None:
     """The client address as DRF's throttling sees it, so that both count the same client."""
-    return str(BaseThrottle().get_ident(request))  # type: ignore[arg-type]
+    ident = BaseThrottle().get_ident(request)  # type: ignore[arg-type]
+    return str(ident) if ident else None
 
 
 def axes_lockout_response(
