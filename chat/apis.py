@@ -1,0 +1,245 @@
+"""REST endpoints of conversations and messages (DESIGN.md §3.1): parse, call one service or
+selector, shape the output. Authentication is DRF's configured default; errors leave as the one
+error body of chatproject.errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import User
+from chat import selectors, services
+from chat.records import AroundPage
+from chat.serializers import (
+    ConversationCreateInput,
+    ConversationDoc,
+    ConversationListQuery,
+    ConversationPageDoc,
+    ConversationUpdateInput,
+    HistoryQuery,
+    MemberInput,
+    MentionsQuery,
+    MessageCreateInput,
+    MessageDoc,
+    MessageEditInput,
+    MessagePageDoc,
+    ReadDoc,
+    ReadInput,
+    SyncPageDoc,
+    SyncQuery,
+    conversation_payload,
+    message_payload,
+)
+
+TAGS = ["conversations"]
+
+
+def _me(request: Request) -> User:
+    """The authenticated user (IsAuthenticated, the default permission, has let only users in)."""
+    user = request.user
+    assert isinstance(user, User)
+    return user
+
+
+def _parse(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def _conversation(request: Request, conversation_id: int) -> dict[str, Any]:
+    summary = selectors.conversation_get_for_user(user_id=_me(request).id, conversation_id=conversation_id)
+    return conversation_payload(summary)
+
+
+class ConversationListApi(APIView):
+    @extend_schema(
+        tags=TAGS,
+        parameters=[ConversationListQuery],
+        responses={200: ConversationPageDoc},
+        summary="My conversations, most recently active first, with unread counts and last messages",
+    )
+    def get(self, request: Request) -> Response:
+        query = _parse(ConversationListQuery, request.query_params)
+        page, has_more = selectors.conversation_list_for_user(
+            user_id=_me(request).id, limit=query["limit"], before=query.get("before")
+        )
+        return Response({"conversations": [conversation_payload(s) for s in page], "has_more": has_more})
+
+    @extend_schema(
+        tags=TAGS,
+        request=ConversationCreateInput,
+        responses={200: ConversationDoc, 201: ConversationDoc},
+        summary="Open a direct conversation (200 if it exists) or create a group (201)",
+    )
+    def post(self, request: Request) -> Response:
+        data = _parse(ConversationCreateInput, request.data)
+        if data["type"] == "direct":
+            conversation, created = services.conversation_direct_open(
+                user=_me(request), other_id=data["user_id"]
+            )
+        else:
+            conversation = services.conversation_group_create(
+                owner=_me(request), title=data["title"], member_ids=data.get("member_ids", [])
+            )
+            created = True
+        return Response(
+            _conversation(request, conversation.pk),
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class ConversationDetailApi(APIView):
+    @extend_schema(tags=TAGS, responses={200: ConversationDoc}, summary="One of my conversations")
+    def get(self, request: Request, conversation_id: int) -> Response:
+        return Response(_conversation(request, conversation_id))
+
+    @extend_schema(
+        tags=TAGS,
+        request=ConversationUpdateInput,
+        responses={200: ConversationDoc},
+        summary="Mute or unmute it for me; rename a group (owner and admins)",
+    )
+    def patch(self, request: Request, conversation_id: int) -> Response:
+        data = _parse(ConversationUpdateInput, request.data)
+        services.conversation_update(user_id=_me(request).id, conversation_id=conversation_id, **data)
+        return Response(_conversation(request, conversation_id))
+
+
+class ConversationMembersApi(APIView):
+    @extend_schema(
+        tags=TAGS,
+        request=MemberInput,
+        responses={200: ConversationDoc, 201: ConversationDoc},
+        summary="Add a member to a group (200 if already a member)",
+    )
+    def post(self, request: Request, conversation_id: int) -> Response:
+        data = _parse(MemberInput, request.data)
+        _, created = services.conversation_member_add(
+            actor_id=_me(request).id, conversation_id=conversation_id, user_id=data["user_id"]
+        )
+        return Response(
+            _conversation(request, conversation_id),
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(
+        tags=TAGS,
+        request=MemberInput,
+        responses={204: None},
+        summary="Leave a group (my own user_id) or remove a member (owner and admins)",
+    )
+    def delete(self, request: Request, conversation_id: int) -> Response:
+        data = _parse(MemberInput, request.data or request.query_params)
+        services.conversation_member_remove(
+            actor_id=_me(request).id, conversation_id=conversation_id, user_id=data["user_id"]
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MessageListApi(APIView):
+    @extend_schema(
+        tags=TAGS,
+        parameters=[HistoryQuery],
+        responses={200: MessagePageDoc},
+        summary="History page, newest first: before (older), after (newer), or around (jump to a message)",
+    )
+    def get(self, request: Request, conversation_id: int) -> Response:
+        query = _parse(HistoryQuery, request.query_params)
+        page = selectors.message_history(user_id=_me(request).id, conversation_id=conversation_id, **query)
+        body: dict[str, Any] = {"messages": [message_payload(m) for m in page.messages]}
+        if isinstance(page, AroundPage):
+            body["has_more"] = page.has_more_before or page.has_more_after
+            body["has_more_before"] = page.has_more_before
+            body["has_more_after"] = page.has_more_after
+        else:
+            body["has_more"] = page.has_more
+        return Response(body)
+
+    @extend_schema(
+        tags=TAGS,
+        request=MessageCreateInput,
+        responses={200: MessageDoc, 201: MessageDoc},
+        summary="Send a message (201); resending a client_msg_id returns the stored message (200)",
+    )
+    def post(self, request: Request, conversation_id: int) -> Response:
+        data = _parse(MessageCreateInput, request.data)
+        result = services.message_send(sender_id=_me(request).id, conversation_id=conversation_id, **data)
+        return Response(
+            message_payload(result.message),
+            status=status.HTTP_200_OK if result.duplicate else status.HTTP_201_CREATED,
+        )
+
+
+class MessageDetailApi(APIView):
+    @extend_schema(
+        tags=TAGS, request=MessageEditInput, responses={200: MessageDoc}, summary="Edit my message"
+    )
+    def patch(self, request: Request, conversation_id: int, message_id: int) -> Response:
+        data = _parse(MessageEditInput, request.data)
+        message = services.message_edit(
+            editor_id=_me(request).id,
+            conversation_id=conversation_id,
+            message_id=message_id,
+            body=data["body"],
+        )
+        return Response(message_payload(message))
+
+    @extend_schema(
+        tags=TAGS, responses={200: MessageDoc}, summary="Delete my message (it stays as a tombstone)"
+    )
+    def delete(self, request: Request, conversation_id: int, message_id: int) -> Response:
+        message = services.message_delete(
+            actor_id=_me(request).id, conversation_id=conversation_id, message_id=message_id
+        )
+        return Response(message_payload(message))
+
+
+class ConversationReadApi(APIView):
+    @extend_schema(tags=TAGS, request=ReadInput, responses={200: ReadDoc}, summary="Move my read marker")
+    def post(self, request: Request, conversation_id: int) -> Response:
+        data = _parse(ReadInput, request.data)
+        marker = services.conversation_mark_read(
+            user_id=_me(request).id, conversation_id=conversation_id, message_id=data["message_id"]
+        )
+        return Response({"conversation_id": conversation_id, "last_read_message_id": str(marker)})
+
+
+class SyncApi(APIView):
+    @extend_schema(
+        tags=["sync"],
+        parameters=[SyncQuery],
+        responses={200: SyncPageDoc},
+        summary="Every message for me with ID > since, oldest first (multi-device sync)",
+    )
+    def get(self, request: Request) -> Response:
+        query = _parse(SyncQuery, request.query_params)
+        page = selectors.message_sync(user_id=_me(request).id, since=query["since"], limit=query["limit"])
+        return Response(
+            {
+                "messages": [message_payload(m) for m in page.messages],
+                "has_more": page.has_more,
+                "cur_max_message_id": str(page.cur_max_message_id),
+            }
+        )
+
+
+class MentionsApi(APIView):
+    @extend_schema(
+        tags=["sync"],
+        parameters=[MentionsQuery],
+        responses={200: MessagePageDoc},
+        summary="Messages that mention me, newest first",
+    )
+    def get(self, request: Request) -> Response:
+        query = _parse(MentionsQuery, request.query_params)
+        page = selectors.mention_list(
+            user_id=_me(request).id, before=query.get("before"), limit=query["limit"]
+        )
+        return Response({"messages": [message_payload(m) for m in page.messages], "has_more": page.has_more})

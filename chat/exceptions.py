@@ -1,0 +1,59 @@
+"""Domain errors of conversations and messages, one type per error (mapped by chatproject.errors)."""
+
+from __future__ import annotations
+
+from chatproject.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge, ValidationFailed
+
+
+class ConversationNotFound(NotFound):
+    """No such conversation, or the caller is not a member (the two are not told apart)."""
+
+    default_message = "No such conversation."
+
+
+class MessageNotFound(NotFound):
+    default_message = "No such message."
+
+
+class UserNotFound(NotFound):
+    default_message = "No such user."
+
+
+class NotMessageSender(Forbidden):
+    default_message = "Only the sender may change a message."
+
+
+class NotGroupAdmin(Forbidden):
+    default_message = "Only the owner or an admin may remove other members."
+
+
+class OwnerCannotBeRemoved(Forbidden):
+    default_message = "The owner cannot be removed by others."
+
+
+class NotAGroup(BadRequest):
+    code = "not_a_group"
+    default_message = "Members can only be changed in a group conversation."
+
+
+class GroupFull(Conflict):
+    code = "group_full"
+    default_message = "The group has reached its member limit."
+
+
+class MessageDeleted(Conflict):
+    code = "message_deleted"
+    default_message = "The message was deleted."
+
+
+class ClientMsgIdReused(Conflict):
+    code = "client_msg_id_reused"
+    default_message = "This client_msg_id was already used for a message in another conversation."
+
+
+class MessageTooLong(TooLarge):
+    default_message = "The message body is too long."
+
+
+class MessageInvalid(ValidationFailed):
+    """A message field is malformed: empty body, bad client_msg_id."""

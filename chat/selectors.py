@@ -1,0 +1,191 @@
+"""Reads on conversations and messages, with access control: only members read a conversation.
+
+A conversation that does not exist and one the caller is not in raise the same
+`ConversationNotFound`, so IDs of other people's conversations reveal nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db.models import Q
+
+from chat.cql import message_store
+from chat.exceptions import ConversationNotFound
+from chat.models import Conversation, Membership
+from chat.records import AroundPage, MessagePage, StoredMessage
+from chat.snowflake import MAX_ID
+
+
+@dataclass(frozen=True)
+class MemberInfo:
+    user_id: int
+    username: str
+    display_name: str
+    role: str
+    joined_at: datetime
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    """A conversation as one member sees it."""
+
+    conversation: Conversation
+    membership: Membership
+    members: list[MemberInfo]
+    last_message: StoredMessage | None
+    unread_count: int
+
+
+@dataclass(frozen=True)
+class SyncPage:
+    """Messages for a device, oldest first; `cur_max_message_id` is where the next sync starts."""
+
+    messages: list[StoredMessage]
+    has_more: bool
+    cur_max_message_id: int
+
+
+def membership_get(*, user_id: int, conversation_id: int) -> Membership:
+    """My membership of the conversation (with it loaded), or ConversationNotFound."""
+    if not 0 < conversation_id <= MAX_ID:
+        raise ConversationNotFound()
+    membership = (
+        Membership.objects.select_related("conversation")
+        .filter(user_id=user_id, conversation_id=conversation_id)
+        .first()
+    )
+    if membership is None:
+        raise ConversationNotFound()
+    return membership
+
+
+def conversation_member_ids(*, conversation_id: int) -> set[int]:
+    return set(Membership.objects.filter(conversation_id=conversation_id).values_list("user_id", flat=True))
+
+
+def _members_of(conversation_ids: list[int]) -> dict[int, list[MemberInfo]]:
+    rows = (
+        Membership.objects.filter(conversation_id__in=conversation_ids)
+        .order_by("joined_at", "id")
+        .values_list(
+            "conversation_id", "user_id", "user__username", "user__display_name", "role", "joined_at"
+        )
+    )
+    members: dict[int, list[MemberInfo]] = defaultdict(list)
+    for conversation_id, user_id, username, display_name, role, joined_at in rows:
+        members[conversation_id].append(
+            MemberInfo(
+                user_id=user_id, username=username, display_name=display_name, role=role, joined_at=joined_at
+            )
+        )
+    return members
+
+
+def _summaries(memberships: list[Membership]) -> list[ConversationSummary]:
+    """Members, last message and unread count of each, with one round of Cassandra reads."""
+    members = _members_of([m.conversation_id for m in memberships])
+    last = message_store.messages_get(
+        keys=[
+            (m.conversation_id, m.conversation.last_message_id)
+            for m in memberships
+            if m.conversation.last_message_id
+        ]
+    )
+    # only conversations with something after the read marker need counting
+    to_count = [m for m in memberships if m.conversation.last_message_id > m.last_read_message_id]
+    counts = message_store.unread_counts(
+        queries=[
+            message_store.UnreadQuery(
+                conversation_id=m.conversation_id,
+                user_id=m.user_id,
+                last_read_message_id=m.last_read_message_id,
+            )
+            for m in to_count
+        ],
+        cap=settings.CHAT_UNREAD_COUNT_CAP,
+    )
+    unread = {m.conversation_id: n for m, n in zip(to_count, counts, strict=True)}
+    return [
+        ConversationSummary(
+            conversation=m.conversation,
+            membership=m,
+            members=members.get(m.conversation_id, []),
+            last_message=last.get((m.conversation_id, m.conversation.last_message_id)),
+            unread_count=unread.get(m.conversation_id, 0),
+        )
+        for m in memberships
+    ]
+
+
+def conversation_get_for_user(*, user_id: int, conversation_id: int) -> ConversationSummary:
+    return _summaries([membership_get(user_id=user_id, conversation_id=conversation_id)])[0]
+
+
+def conversation_list_for_user(
+    *, user_id: int, limit: int, before: int | None = None
+) -> tuple[list[ConversationSummary], bool]:
+    """My conversations, most recently active first; `before` continues after that conversation.
+
+    Returns the page and whether more conversations follow.
+    """
+    memberships = Membership.objects.select_related("conversation").filter(user_id=user_id)
+    if before is not None:
+        cursor = membership_get(user_id=user_id, conversation_id=before).conversation
+        memberships = memberships.filter(
+            Q(conversation__last_activity_at__lt=cursor.last_activity_at)
+            | Q(conversation__last_activity_at=cursor.last_activity_at, conversation_id__lt=cursor.pk)
+        )
+    page = list(memberships.order_by("-conversation__last_activity_at", "-conversation_id")[: limit + 1])
+    return _summaries(page[:limit]), len(page) > limit
+
+
+def message_history(
+    *,
+    user_id: int,
+    conversation_id: int,
+    limit: int,
+    before: int | None = None,
+    after: int | None = None,
+    around: int | None = None,
+) -> MessagePage | AroundPage:
+    """A page of a conversation's history (newest first) for a member; see message_store."""
+    membership_get(user_id=user_id, conversation_id=conversation_id)
+    if around is not None:
+        return message_store.conversation_history_around(
+            conversation_id=conversation_id, around=around, limit=limit
+        )
+    return message_store.conversation_history(
+        conversation_id=conversation_id, before=before, after=after, limit=limit
+    )
+
+
+def _member_conversation_ids(user_id: int) -> set[int]:
+    return set(Membership.objects.filter(user_id=user_id).values_list("conversation_id", flat=True))
+
+
+def message_sync(*, user_id: int, since: int, limit: int) -> SyncPage:
+    """Every message for me with ID > `since`, oldest first, from conversations I am still in.
+
+    `cur_max_message_id` is the newest ID this page looked at (or `since` when there was none):
+    the `since` of the next call.
+    """
+    page = message_store.user_sync(user_id=user_id, since=since, limit=limit)
+    mine = _member_conversation_ids(user_id)
+    return SyncPage(
+        messages=[m for m in page.messages if m.conversation_id in mine],
+        has_more=page.has_more,
+        cur_max_message_id=page.messages[-1].id if page.messages else since,
+    )
+
+
+def mention_list(*, user_id: int, before: int | None, limit: int) -> MessagePage:
+    """Messages that mention me, newest first, from conversations I am still in."""
+    page = message_store.user_mentions(user_id=user_id, before=before, limit=limit)
+    mine = _member_conversation_ids(user_id)
+    return MessagePage(
+        messages=[m for m in page.messages if m.conversation_id in mine], has_more=page.has_more
+    )

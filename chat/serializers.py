@@ -1,0 +1,191 @@
+"""REST input parsing and output shapes of conversations and messages.
+
+Input serializers turn query strings and bodies into typed values (IDs are accepted as numbers or
+decimal strings and must fit 63 bits; anything else is a 400). Output is built by plain functions,
+`message_payload` (the message object of DESIGN.md §3.2, also what WebSocket frames carry) and
+`conversation_payload`; the `*Doc` serializers only describe those shapes to drf-spectacular.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from chat.records import StoredMessage
+from chat.selectors import ConversationSummary
+from chat.snowflake import MAX_ID
+
+
+def _id_field(**kwargs: Any) -> serializers.IntegerField:
+    return serializers.IntegerField(min_value=kwargs.pop("min_value", 1), max_value=MAX_ID, **kwargs)
+
+
+class ConversationCreateInput(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["direct", "group"])
+    user_id = _id_field(required=False, help_text="direct: the other user")
+    title = serializers.CharField(required=False, max_length=200, help_text="group: its title")
+    member_ids = serializers.ListField(
+        child=_id_field(), required=False, max_length=1000, help_text="group: the other members"
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["type"] == "direct" and "user_id" not in attrs:
+            raise serializers.ValidationError({"user_id": ["Required for a direct conversation."]})
+        if attrs["type"] == "group" and not attrs.get("title", "").strip():
+            raise serializers.ValidationError({"title": ["Required for a group."]})
+        return attrs
+
+
+class ConversationUpdateInput(serializers.Serializer):
+    muted = serializers.BooleanField(required=False)
+    title = serializers.CharField(required=False, max_length=200)
+
+
+class ConversationListQuery(serializers.Serializer):
+    before = _id_field(required=False, help_text="continue after this conversation (the last one seen)")
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=50)
+
+
+class MemberInput(serializers.Serializer):
+    user_id = _id_field()
+
+
+class MessageCreateInput(serializers.Serializer):
+    client_msg_id = serializers.CharField(max_length=64, help_text="the sending device's id for this message")
+    body = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+
+class MessageEditInput(serializers.Serializer):
+    body = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+
+class ReadInput(serializers.Serializer):
+    message_id = _id_field(min_value=0, help_text="the newest message read (decimal string)")
+
+
+class HistoryQuery(serializers.Serializer):
+    before = _id_field(required=False, help_text="older than this message ID")
+    after = _id_field(min_value=0, required=False, help_text="newer than this message ID")
+    around = _id_field(required=False, help_text="this message and its neighbours")
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=50)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "around" in attrs and ("before" in attrs or "after" in attrs):
+            raise serializers.ValidationError({"around": ["Use around alone, without before or after."]})
+        return attrs
+
+
+class SyncQuery(serializers.Serializer):
+    since = _id_field(min_value=0, default=0, help_text="the device's cur_max_message_id")
+    limit = serializers.IntegerField(min_value=1, max_value=500, default=100)
+
+
+class MentionsQuery(serializers.Serializer):
+    before = _id_field(required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=50)
+
+
+# --- output
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def message_payload(message: StoredMessage) -> dict[str, Any]:
+    """The message object: IDs of messages are decimal strings; a tombstone has an empty body."""
+    return {
+        "id": str(message.id),
+        "conversation_id": message.conversation_id,
+        "sender_id": message.sender_id,
+        "body": "" if message.deleted else message.body,
+        "created_at": _iso(message.created_at),
+        "client_msg_id": message.client_msg_id,
+        "mentions": list(message.mentions),
+        "edited_at": _iso(message.edited_at),
+        "deleted": message.deleted,
+    }
+
+
+def conversation_payload(summary: ConversationSummary) -> dict[str, Any]:
+    conversation, membership = summary.conversation, summary.membership
+    return {
+        "id": conversation.pk,
+        "type": conversation.kind,
+        "title": conversation.title,
+        "owner_id": conversation.owner_id,
+        "created_at": _iso(conversation.created_at),
+        "last_activity_at": _iso(conversation.last_activity_at),
+        "members": [
+            {
+                "user_id": m.user_id,
+                "username": m.username,
+                "display_name": m.display_name,
+                "role": m.role,
+                "joined_at": _iso(m.joined_at),
+            }
+            for m in summary.members
+        ],
+        "last_message": message_payload(summary.last_message) if summary.last_message else None,
+        "unread_count": summary.unread_count,
+        "last_read_message_id": str(membership.last_read_message_id),
+        "muted": membership.muted,
+    }
+
+
+class MessageDoc(serializers.Serializer):
+    id = serializers.CharField(help_text="Snowflake, as a decimal string")
+    conversation_id = serializers.IntegerField()
+    sender_id = serializers.IntegerField()
+    body = serializers.CharField(help_text="empty when deleted")
+    created_at = serializers.DateTimeField()
+    client_msg_id = serializers.CharField()
+    mentions = serializers.ListField(child=serializers.IntegerField())
+    edited_at = serializers.DateTimeField(allow_null=True)
+    deleted = serializers.BooleanField()
+
+
+class MemberDoc(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    username = serializers.CharField()
+    display_name = serializers.CharField()
+    role = serializers.ChoiceField(choices=["owner", "admin", "member"])
+    joined_at = serializers.DateTimeField()
+
+
+class ConversationDoc(serializers.Serializer):
+    id = serializers.IntegerField()
+    type = serializers.ChoiceField(choices=["direct", "group"])
+    title = serializers.CharField()
+    owner_id = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    last_activity_at = serializers.DateTimeField()
+    members = MemberDoc(many=True)
+    last_message = MessageDoc(allow_null=True)
+    unread_count = serializers.IntegerField()
+    last_read_message_id = serializers.CharField()
+    muted = serializers.BooleanField()
+
+
+class ConversationPageDoc(serializers.Serializer):
+    conversations = ConversationDoc(many=True)
+    has_more = serializers.BooleanField()
+
+
+class MessagePageDoc(serializers.Serializer):
+    messages = MessageDoc(many=True)
+    has_more = serializers.BooleanField()
+    has_more_before = serializers.BooleanField(required=False, help_text="around only")
+    has_more_after = serializers.BooleanField(required=False, help_text="around only")
+
+
+class SyncPageDoc(serializers.Serializer):
+    messages = MessageDoc(many=True)
+    has_more = serializers.BooleanField()
+    cur_max_message_id = serializers.CharField()
+
+
+class ReadDoc(serializers.Serializer):
+    conversation_id = serializers.IntegerField()
+    last_read_message_id = serializers.CharField()

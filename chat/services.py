@@ -1,0 +1,328 @@
+"""Writes on conversations and messages.
+
+The message write path is split so that the sync queue can sit in the middle (DESIGN.md §4):
+`message_prepare` validates and numbers a message on the chat or API server; `messages_persist`
+stores a batch (idempotently, race-safe per (sender, client_msg_id)) and moves the PostgreSQL
+side along; `message_send` is both in one call, for callers that store synchronously.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Value, When
+from django.db.models.functions import Greatest
+
+from accounts.exceptions import UserBlocked
+from accounts.models import User
+from accounts.selectors import user_blocked_between
+from chat.cql import message_store
+from chat.exceptions import (
+    ClientMsgIdReused,
+    GroupFull,
+    MessageDeleted,
+    MessageInvalid,
+    MessageNotFound,
+    MessageTooLong,
+    NotAGroup,
+    NotGroupAdmin,
+    NotMessageSender,
+    OwnerCannotBeRemoved,
+    UserNotFound,
+)
+from chat.models import Conversation, ConversationKind, MemberRole, Membership
+from chat.records import PendingMessage, StoredMessage, StoredResult, snowflake_datetime
+from chat.selectors import membership_get
+from chat.snowflake import MAX_ID, snowflake_next_id
+from chatproject.errors import ValidationFailed
+
+CLIENT_MSG_ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+# `@name` not preceded by a word character or another @ (so e-mail addresses are not mentions)
+_MENTION_RE = re.compile(r"(?<![\w@])@([A-Za-z0-9_.\-]{1,32})")
+
+
+# --- conversations
+
+
+def conversation_direct_open(*, user: User, other_id: int) -> tuple[Conversation, bool]:
+    """The direct conversation of `user` and `other_id`, created if needed; (conversation, created)."""
+    if other_id == user.pk:
+        raise ValidationFailed(fields={"user_id": ["You cannot open a conversation with yourself."]})
+    if not 0 < other_id <= MAX_ID or not User.objects.filter(pk=other_id, is_active=True).exists():
+        raise UserNotFound()
+    if user_blocked_between(user_id=user.pk, other_id=other_id):
+        raise UserBlocked()
+    low, high = sorted((user.pk, other_id))
+    lookup = {"kind": ConversationKind.DIRECT, "direct_low_id": low, "direct_high_id": high}
+    existing = Conversation.objects.filter(**lookup).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            conversation = Conversation.objects.create(**lookup)
+            Membership.objects.bulk_create(
+                [Membership(conversation=conversation, user_id=uid) for uid in (low, high)]
+            )
+    except IntegrityError:
+        # both opened it at once: the unique constraint kept one, which is the answer for both
+        return Conversation.objects.get(**lookup), False
+    return conversation, True
+
+
+def _users_for_group(*, actor_id: int, user_ids: set[int]) -> list[int]:
+    found = set(User.objects.filter(pk__in=user_ids, is_active=True).values_list("pk", flat=True))
+    missing = sorted(user_ids - found)
+    if missing:
+        raise ValidationFailed(fields={"member_ids": [f"No such users: {missing}."]})
+    for uid in sorted(found):
+        if user_blocked_between(user_id=actor_id, other_id=uid):
+            raise UserBlocked()
+    return sorted(found)
+
+
+@transaction.atomic
+def conversation_group_create(*, owner: User, title: str, member_ids: Sequence[int]) -> Conversation:
+    """A new group owned by `owner` with the given members (the owner is always one)."""
+    title = title.strip()
+    if not title:
+        raise ValidationFailed(fields={"title": ["A group needs a title."]})
+    others = {uid for uid in member_ids if uid != owner.pk}
+    if len(others) + 1 > settings.CHAT_GROUP_MAX_MEMBERS:
+        raise ValidationFailed(
+            fields={"member_ids": [f"A group has at most {settings.CHAT_GROUP_MAX_MEMBERS} members."]}
+        )
+    if any(not 0 < uid <= MAX_ID for uid in others):
+        raise ValidationFailed(fields={"member_ids": ["Not a user id."]})
+    users = _users_for_group(actor_id=owner.pk, user_ids=others)
+    conversation = Conversation.objects.create(kind=ConversationKind.GROUP, title=title, owner=owner)
+    Membership.objects.bulk_create(
+        [Membership(conversation=conversation, user=owner, role=MemberRole.OWNER)]
+        + [Membership(conversation=conversation, user_id=uid) for uid in users]
+    )
+    return conversation
+
+
+def conversation_update(
+    *, user_id: int, conversation_id: int, muted: bool | None = None, title: str | None = None
+) -> Membership:
+    """Change my mute flag, or (owner and admins of a group) the title."""
+    membership = membership_get(user_id=user_id, conversation_id=conversation_id)
+    if title is not None:
+        conversation = membership.conversation
+        if conversation.kind != ConversationKind.GROUP:
+            raise NotAGroup("Only a group has a title.")
+        if membership.role not in (MemberRole.OWNER, MemberRole.ADMIN):
+            raise NotGroupAdmin("Only the owner or an admin may rename the group.")
+        if not title.strip():
+            raise ValidationFailed(fields={"title": ["A group needs a title."]})
+        conversation.title = title.strip()
+        conversation.save(update_fields=["title"])
+    if muted is not None:
+        membership.muted = muted
+        membership.save(update_fields=["muted"])
+    return membership
+
+
+def conversation_member_add(*, actor_id: int, conversation_id: int, user_id: int) -> tuple[Membership, bool]:
+    """Add a user to a group (any member may); (membership, created). Adding a member again is a no-op."""
+    with transaction.atomic():
+        membership_get(user_id=actor_id, conversation_id=conversation_id)
+        # the row lock makes the member-limit check hold under concurrent adds
+        conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+        if conversation.kind != ConversationKind.GROUP:
+            raise NotAGroup()
+        existing = Membership.objects.filter(conversation=conversation, user_id=user_id).first()
+        if existing is not None:
+            return existing, False
+        if not 0 < user_id <= MAX_ID or not User.objects.filter(pk=user_id, is_active=True).exists():
+            raise UserNotFound()
+        if user_blocked_between(user_id=actor_id, other_id=user_id):
+            raise UserBlocked()
+        if conversation.memberships.count() >= settings.CHAT_GROUP_MAX_MEMBERS:
+            raise GroupFull()
+        return Membership.objects.create(conversation=conversation, user_id=user_id), True
+
+
+@transaction.atomic
+def conversation_member_remove(*, actor_id: int, conversation_id: int, user_id: int) -> None:
+    """Leave a group, or (owner and admins) remove another member. A leaving owner hands over."""
+    actor = membership_get(user_id=actor_id, conversation_id=conversation_id)
+    conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+    if conversation.kind != ConversationKind.GROUP:
+        raise NotAGroup()
+    target = Membership.objects.filter(conversation=conversation, user_id=user_id).first()
+    if target is None:
+        raise UserNotFound("That user is not a member.")
+    if actor_id != user_id:
+        if actor.role not in (MemberRole.OWNER, MemberRole.ADMIN):
+            raise NotGroupAdmin()
+        if target.role == MemberRole.OWNER:
+            raise OwnerCannotBeRemoved()
+    target.delete()
+    if target.role == MemberRole.OWNER:
+        # an admin first, then the longest-standing member
+        heir = (
+            Membership.objects.filter(conversation=conversation)
+            .order_by(Case(When(role=MemberRole.ADMIN, then=Value(0)), default=Value(1)), "joined_at", "id")
+            .first()
+        )
+        if heir is not None:
+            heir.role = MemberRole.OWNER
+            heir.save(update_fields=["role"])
+        conversation.owner_id = heir.user_id if heir is not None else None
+        conversation.save(update_fields=["owner"])
+
+
+def conversation_mark_read(*, user_id: int, conversation_id: int, message_id: int) -> int:
+    """Move my read marker forward to `message_id` (never back); returns the marker now stored.
+
+    The marker is a message of the conversation, or at most the conversation's newest message:
+    a made-up ID from the future cannot hide every later message from the unread count.
+    """
+    membership = membership_get(user_id=user_id, conversation_id=conversation_id)
+    marker = max(0, min(message_id, membership.conversation.last_message_id))
+    if marker < message_id <= MAX_ID and message_store.message_get(
+        conversation_id=conversation_id, message_id=message_id
+    ):
+        marker = message_id  # stored, though the conversation row has not caught up yet
+    Membership.objects.filter(pk=membership.pk).update(
+        last_read_message_id=Greatest(F("last_read_message_id"), Value(marker))
+    )
+    membership.refresh_from_db(fields=["last_read_message_id"])
+    return membership.last_read_message_id
+
+
+# --- messages
+
+
+def _check_body(body: str) -> None:
+    if len(body) > settings.CHAT_MESSAGE_MAX_LENGTH:
+        raise MessageTooLong(
+            f"The body is {len(body)} characters; the limit is {settings.CHAT_MESSAGE_MAX_LENGTH}.",
+            fields={"body": ["Too long."]},
+        )
+    if not body.strip():
+        raise MessageInvalid(fields={"body": ["A message needs some text."]})
+
+
+def mentions_resolve(*, body: str, members: dict[str, int], sender_id: int) -> tuple[int, ...]:
+    """Member ids named as `@username` in `body` (case-insensitive), in order, without the sender."""
+    found: list[int] = []
+    for match in _MENTION_RE.finditer(body):
+        name = match.group(1).lower()
+        # "@bob." at the end of a sentence: try the name without trailing punctuation too
+        uid = members.get(name, members.get(name.rstrip(".-")))
+        if uid is not None and uid != sender_id and uid not in found:
+            found.append(uid)
+    return tuple(found)
+
+
+def message_prepare(*, sender_id: int, conversation_id: int, client_msg_id: str, body: str) -> PendingMessage:
+    """Validate a message and give it its Snowflake ID; nothing is stored.
+
+    Raises: MessageInvalid / MessageTooLong (bad input), ConversationNotFound (not a member),
+    UserBlocked (a direct conversation whose pair is blocked).
+    """
+    if not isinstance(client_msg_id, str) or not CLIENT_MSG_ID_RE.match(client_msg_id):
+        raise MessageInvalid(fields={"client_msg_id": ["1-64 characters of A-Z a-z 0-9 _ . : -"]})
+    if not isinstance(body, str):
+        raise MessageInvalid(fields={"body": ["Must be a string."]})
+    _check_body(body)
+    membership = membership_get(user_id=sender_id, conversation_id=conversation_id)
+    members = dict(
+        Membership.objects.filter(conversation_id=conversation_id).values_list("user__username", "user_id")
+    )
+    if membership.conversation.kind == ConversationKind.DIRECT:
+        other = next((uid for uid in members.values() if uid != sender_id), None)
+        if other is not None and user_blocked_between(user_id=sender_id, other_id=other):
+            raise UserBlocked()
+    by_name = {name.lower(): uid for name, uid in members.items()}
+    return PendingMessage(
+        id=snowflake_next_id(),
+        conversation_id=conversation_id,
+        sender_id=sender_id,
+        client_msg_id=client_msg_id,
+        body=body,
+        mentions=mentions_resolve(body=body, members=by_name, sender_id=sender_id),
+        recipient_ids=tuple(sorted(members.values())),
+    )
+
+
+def _conversations_touch(messages: Sequence[StoredMessage]) -> None:
+    """Newest message and activity per conversation; the sender has read up to their own message.
+
+    Monotonic (GREATEST), so a redelivered or out-of-order batch never moves anything back.
+    """
+    newest: dict[int, int] = {}
+    read: dict[tuple[int, int], int] = {}
+    for m in messages:
+        newest[m.conversation_id] = max(newest.get(m.conversation_id, 0), m.id)
+        key = (m.conversation_id, m.sender_id)
+        read[key] = max(read.get(key, 0), m.id)
+    for conversation_id, message_id in newest.items():
+        Conversation.objects.filter(pk=conversation_id).update(
+            last_message_id=Greatest(F("last_message_id"), Value(message_id)),
+            last_activity_at=Greatest(F("last_activity_at"), Value(snowflake_datetime(message_id))),
+        )
+    for (conversation_id, sender_id), message_id in read.items():
+        Membership.objects.filter(conversation_id=conversation_id, user_id=sender_id).update(
+            last_read_message_id=Greatest(F("last_read_message_id"), Value(message_id))
+        )
+
+
+def messages_persist(*, pending: Sequence[PendingMessage]) -> list[StoredResult]:
+    """Store a batch of prepared messages; one result per input, in order.
+
+    Idempotent and race-safe: the (sender, client_msg_id) claim is a Cassandra lightweight
+    transaction, so however many times and places one message is persisted, exactly one is
+    stored and every call returns that one. Then the conversations' newest message and the
+    senders' read markers move forward in PostgreSQL.
+    """
+    results = message_store.messages_store(pending=pending)
+    _conversations_touch([r.message for r in results])
+    return results
+
+
+def message_send(*, sender_id: int, conversation_id: int, client_msg_id: str, body: str) -> StoredResult:
+    """Prepare and persist one message at once (the REST send, until it goes through the queue)."""
+    pending = message_prepare(
+        sender_id=sender_id, conversation_id=conversation_id, client_msg_id=client_msg_id, body=body
+    )
+    [result] = messages_persist(pending=[pending])
+    if result.message.conversation_id != conversation_id:
+        raise ClientMsgIdReused()
+    return result
+
+
+def _own_message(*, user_id: int, conversation_id: int, message_id: int) -> StoredMessage:
+    membership_get(user_id=user_id, conversation_id=conversation_id)
+    message = None
+    if 0 < message_id <= MAX_ID:
+        message = message_store.message_get(conversation_id=conversation_id, message_id=message_id)
+    if message is None:
+        raise MessageNotFound()
+    if message.sender_id != user_id:
+        raise NotMessageSender()
+    return message
+
+
+def message_edit(*, editor_id: int, conversation_id: int, message_id: int, body: str) -> StoredMessage:
+    """Replace the body of my message everywhere it is stored; sets `edited_at`."""
+    _check_body(body)
+    message = _own_message(user_id=editor_id, conversation_id=conversation_id, message_id=message_id)
+    if message.deleted:
+        raise MessageDeleted()
+    if body == message.body:
+        return message
+    return message_store.message_update_body(message=message, body=body)
+
+
+def message_delete(*, actor_id: int, conversation_id: int, message_id: int) -> StoredMessage:
+    """Delete my message: it stays as a tombstone (`deleted`, no body). Deleting twice is a no-op."""
+    message = _own_message(user_id=actor_id, conversation_id=conversation_id, message_id=message_id)
+    if message.deleted:
+        return message
+    return message_store.message_tombstone(message=message)
