@@ -31,6 +31,16 @@ AVATAR_CONTENT_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image
 MAX_ID = 2**63 - 1
 
 
+@extend_schema_field(
+    {"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$", "example": "22:00"}
+)
+class LocalTimeField(serializers.TimeField):
+    """A wall-clock time in the user's own time zone ("HH:MM"), so it carries no UTC offset."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(format="%H:%M", **kwargs)
+
+
 # --- output
 
 
@@ -49,6 +59,9 @@ class PublicUserSerializer(serializers.ModelSerializer[User]):
 
 
 class UserSettingsSerializer(serializers.ModelSerializer[User]):
+    dnd_start = LocalTimeField(allow_null=True)
+    dnd_end = LocalTimeField(allow_null=True)
+
     class Meta:
         model = User
         fields = (
@@ -161,8 +174,8 @@ class PasswordChangeInputSerializer(serializers.Serializer[Any]):
 
 class SettingsInputSerializer(serializers.Serializer[Any]):
     notifications_enabled = serializers.BooleanField(required=False)
-    dnd_start = serializers.TimeField(required=False, allow_null=True)
-    dnd_end = serializers.TimeField(required=False, allow_null=True)
+    dnd_start = LocalTimeField(required=False, allow_null=True)
+    dnd_end = LocalTimeField(required=False, allow_null=True)
     presence_visibility = serializers.ChoiceField(choices=PresenceVisibility.choices, required=False)
     read_receipts_enabled = serializers.BooleanField(required=False)
 

@@ -74,7 +74,7 @@ def test_patch_me_changes_profile_and_settings(alice, api_client_for):
         "in a meeting",
         "Europe/Paris",
     )
-    assert body["settings"]["dnd_start"] == "22:00:00"
+    assert body["settings"]["dnd_start"] == "22:00"
     assert body["settings"]["presence_visibility"] == "nobody"
     assert body["settings"]["read_receipts_enabled"] is True
     alice.refresh_from_db()
