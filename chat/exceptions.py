@@ -6,9 +6,13 @@ from chatproject.errors import BadRequest, Conflict, Forbidden, NotFound, TooLar
 
 
 class ConversationNotFound(NotFound):
-    """No such conversation, or the caller is not a member (the two are not told apart)."""
+    """No such conversation, or the caller is not a member (the two are not told apart).
+
+    REST answers 404; the WebSocket protocol calls it `forbidden` (DESIGN.md §3.2), for both cases.
+    """
 
     default_message = "No such conversation."
+    frame_code = "forbidden"
 
 
 class MessageNotFound(NotFound):

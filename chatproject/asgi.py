@@ -1,5 +1,6 @@
-"""ASGI entry point of the chat servers (daphne): HTTP goes to Django; the WebSocket protocol is
-added by the chat app's routing."""
+"""ASGI entry point of the chat servers (daphne): HTTP goes to Django, `/ws/chat` to the chat
+consumer. Under daphne the chat server runtime registers for discovery when the reactor starts
+and drains on SIGTERM."""
 
 import os
 
@@ -11,4 +12,8 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402  (needs the app registry)
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from chat.routing import websocket_application  # noqa: E402
+from chat.runtime import install_daphne_hooks  # noqa: E402
+
+application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application()})
+install_daphne_hooks()

@@ -23,6 +23,7 @@ class ServiceError(Exception):
     """A domain error with a stable protocol code."""
 
     code: str = "bad_request"
+    frame_code: str | None = None
     http_status: int = status.HTTP_400_BAD_REQUEST
     default_message = "The request is not valid."
 
@@ -35,8 +36,9 @@ class ServiceError(Exception):
         return {"error": {"code": self.code, "message": self.message, "fields": self.fields}}
 
     def as_frame(self, ref: str | None = None) -> dict[str, Any]:
-        """The WebSocket `error` frame of DESIGN.md §3.2."""
-        return {"type": "error", "code": self.code, "message": self.message, "ref": ref}
+        """The WebSocket `error` frame of DESIGN.md §3.2 (its code may be the broader
+        `frame_code`: the protocol folds "blocked" and "not a member" into `forbidden`)."""
+        return {"type": "error", "code": self.frame_code or self.code, "message": self.message, "ref": ref}
 
 
 class BadRequest(ServiceError):
@@ -56,6 +58,7 @@ class NotFound(ServiceError):
 
 class Forbidden(ServiceError):
     code = "forbidden"
+    frame_code = "forbidden"
     http_status = status.HTTP_403_FORBIDDEN
     default_message = "You may not do this."
 
@@ -189,4 +192,8 @@ def openapi_error_responses(
             responses = operation.setdefault("responses", {})
             for code, description in _COMMON_ERROR_STATUSES.items():
                 responses.setdefault(code, {"description": description, "content": content})
+            if "requestBody" in operation:
+                responses.setdefault(
+                    "415", {"description": "The body's content type is not accepted.", "content": content}
+                )
     return result

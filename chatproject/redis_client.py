@@ -6,7 +6,9 @@ owns the connections.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import weakref
 
 import redis
 import redis.asyncio as aioredis
@@ -25,19 +27,28 @@ def get_redis() -> redis.Redis:
     """The synchronous client of this process (thread-safe connection pool)."""
     global _sync
     if _sync is None or _sync[0] != os.getpid():
-        _sync = (os.getpid(), redis.Redis.from_url(redis_url(), socket_timeout=5, socket_connect_timeout=2))
+        _sync = (os.getpid(), redis.Redis.from_url(redis_url(), socket_timeout=15, socket_connect_timeout=2))
     return _sync[1]
 
 
+_async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = weakref.WeakKeyDictionary()
+
+
 def get_async_redis() -> aioredis.Redis:
-    """A fresh asyncio client; callers keep it for the life of their event loop."""
-    return aioredis.Redis.from_url(redis_url(), socket_timeout=5, socket_connect_timeout=2)
+    """The asyncio client of the running event loop (one per loop: its sockets belong to it)."""
+    loop = asyncio.get_running_loop()
+    client = _async.get(loop)
+    if client is None:
+        client = aioredis.Redis.from_url(redis_url(), socket_timeout=5, socket_connect_timeout=2)
+        _async[loop] = client
+    return client
 
 
 def redis_reset() -> None:
     """Forget this process's client (after fork, or when the Redis settings change)."""
     global _sync
     _sync = None
+    _async.clear()
 
 
 @receiver(setting_changed)

@@ -169,11 +169,32 @@ CELERY_TASK_DEFAULT_QUEUE = "sync"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # drop the discovery and routing entries of chat servers that died without deregistering
+    "chat-registry-sweep": {"task": "chat.registry_sweep", "schedule": 10.0, "options": {"expires": 10}},
+}
 
 # --- processes of the local stack (make run)
 LB_PORT = env_int("LB_PORT", 8000)
+
+# --- chat servers: discovery registry, connect tickets, WebSocket limits, the send path
+CHAT_SERVER_ID = env_str("CHAT_SERVER_ID", "")  # empty: "<hostname>-<pid>"
+CHAT_SERVER_URL = env_str("CHAT_SERVER_URL", "ws://127.0.0.1:8001/ws/chat")
 CHAT_SERVER_REGION = env_str("CHAT_SERVER_REGION", "local")
+CHAT_SERVER_CAPACITY = env_int("CHAT_SERVER_CAPACITY", 10000)
+CHAT_REGISTRY_TTL = env_int("CHAT_REGISTRY_TTL", 15)  # seconds an unrefreshed entry lives
+CHAT_REGISTRY_REFRESH = env_float("CHAT_REGISTRY_REFRESH", 5.0)
+CHAT_DRAIN_GRACE = env_float("CHAT_DRAIN_GRACE", 5.0)  # seconds between server.draining and close
+CHAT_TICKET_TTL = env_int("CHAT_TICKET_TTL", 60)
+CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 65536)
+CHAT_RATE_LIMIT_MESSAGES = env_int("CHAT_RATE_LIMIT_MESSAGES", 100)
+CHAT_RATE_LIMIT_WINDOW = env_int("CHAT_RATE_LIMIT_WINDOW", 10)
+CHAT_TYPING_THROTTLE = env_float("CHAT_TYPING_THROTTLE", 3.0)
+CHAT_SYNC_BATCH = env_int("CHAT_SYNC_BATCH", 200)  # messages per sync.batch frame
+# a message older than this at storage time gets a fresh ID; syncs look back this far (DESIGN.md §4)
+CHAT_LATE_ID_SECONDS = env_float("CHAT_LATE_ID_SECONDS", 10.0)
+CHAT_SEND_BATCH_MS = env_float("CHAT_SEND_BATCH_MS", 3.0)  # chat server: collect sends into one sync task
+CHAT_SEND_BATCH_MAX = env_int("CHAT_SEND_BATCH_MAX", 200)
 
 # --- DRF
 REST_FRAMEWORK = {

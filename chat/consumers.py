@@ -1,0 +1,147 @@
+"""The chat server's WebSocket consumer (`/ws/chat`, protocol in docs/protocol.md).
+
+Thin: it authenticates the socket (connect ticket or browser session), registers it with the
+process's `ChatServerRuntime`, turns each frame into a typed frame (`chat.protocol`) and calls one
+service per frame type. A refused frame gets an `error` frame; the socket stays open.
+
+Deliveries do not use the Channels layer: the runtime writes frames published for this chat
+server straight to the local sockets (see README, "Routing"), so the consumer opts out of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from chat import protocol, realtime
+from chat.delivery import Origin
+from chat.protocol import CLOSE_BAD_TICKET, CLOSE_DRAINING, frame_text
+from chat.runtime import CLOSE_SERVER_RESTART, chat_runtime
+from chat.sending import message_submit
+from chat.tickets import TicketInvalid, ticket_redeem
+from chatproject.errors import RateLimited, ServiceError
+
+log = logging.getLogger(__name__)
+
+NO_CHANNEL_LAYER = "chat-servers-use-redis-routing"  # an alias with no layer configured
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    channel_layer_alias = NO_CHANNEL_LAYER
+
+    conn_id: str
+    user_id: int
+    device_id: str
+    attached = False
+
+    # ---------------------------------------------------------------- connection
+
+    async def connect(self) -> None:
+        runtime = chat_runtime()
+        identity = await self._identify()
+        await self.accept()
+        if identity is None:
+            await self.close(code=CLOSE_BAD_TICKET)
+            return
+        if runtime.draining:
+            await self.close(code=CLOSE_DRAINING)
+            return
+        self.user_id, self.device_id = identity
+        self.conn_id = uuid.uuid4().hex
+        await runtime.ensure_started()
+        await runtime.attach(self)
+        self.attached = True
+        if runtime.draining:  # the drain began while this socket was being set up
+            await self.close(code=CLOSE_DRAINING)
+
+    async def _identify(self) -> tuple[int, str] | None:
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
+        tickets = query.get("ticket")
+        if tickets:
+            try:
+                claims = await ticket_redeem(tickets[0])
+            except TicketInvalid as exc:
+                log.info("websocket refused: %s", exc)
+                return None
+            if not await database_sync_to_async(realtime.user_may_connect)(user_id=claims.user_id):
+                return None
+            return claims.user_id, claims.device_id
+        user = self.scope.get("user")
+        session = self.scope.get("session")
+        if user is not None and user.is_authenticated and user.is_active and session is not None:
+            return int(user.pk), f"session:{session.session_key}"
+        return None
+
+    async def disconnect(self, code: int) -> None:
+        if self.attached:
+            self.attached = False
+            await chat_runtime().detach(self)
+
+    # the runtime's LocalConnection interface
+    async def send_text(self, text: str) -> None:
+        await self.send(text_data=text)
+
+    async def close_for_drain(self) -> None:
+        await self.close(code=CLOSE_SERVER_RESTART)
+
+    # ---------------------------------------------------------------- frames
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        ref: str | None = None
+        try:
+            data = protocol.frame_decode(text_data, max_bytes=settings.CHAT_MAX_FRAME_BYTES)
+            ref = protocol.client_msg_id_of(data)
+            frame = protocol.frame_parse(data, max_body=settings.CHAT_MESSAGE_MAX_LENGTH)
+            await self._dispatch(frame)
+        except ServiceError as exc:
+            await self.send_text(frame_text(exc.as_frame(ref)))
+        except Exception:
+            log.exception("frame handling failed (user %s)", getattr(self, "user_id", None))
+            await self.send_text(
+                frame_text({"type": "error", "code": "internal", "message": "Internal error.", "ref": ref})
+            )
+
+    async def _dispatch(self, frame: protocol.Frame) -> None:
+        if isinstance(frame, protocol.MessageSend):
+            await self._message_send(frame)
+        elif isinstance(frame, protocol.SyncRequest):
+            async for batch in realtime.sync_frames(user_id=self.user_id, since=frame.since):
+                await self.send_text(frame_text(batch))
+        elif isinstance(frame, protocol.Heartbeat):
+            await self.send_text('{"type":"heartbeat.ack"}')
+        elif isinstance(frame, protocol.Typing):
+            await realtime.typing_announce(
+                user_id=self.user_id,
+                conversation_id=frame.conversation_id,
+                skip_conn=self.conn_id,
+                server_id=chat_runtime().server_id,
+            )
+        elif isinstance(frame, protocol.ReadMarker):
+            await realtime.read_mark(
+                user_id=self.user_id,
+                conversation_id=frame.conversation_id,
+                message_id=frame.message_id,
+                skip_conn=self.conn_id,
+                server_id=chat_runtime().server_id,
+            )
+
+    async def _message_send(self, frame: protocol.MessageSend) -> None:
+        if not await realtime.send_allowed(user_id=self.user_id):
+            raise RateLimited(
+                f"at most {settings.CHAT_RATE_LIMIT_MESSAGES} messages per "
+                f"{settings.CHAT_RATE_LIMIT_WINDOW} s"
+            )
+        runtime = chat_runtime()
+        await message_submit(
+            batcher=runtime.batcher,
+            sender_id=self.user_id,
+            conversation_id=frame.conversation_id,
+            client_msg_id=frame.client_msg_id,
+            body=frame.body,
+            origin=Origin(server_id=runtime.server_id, conn_id=self.conn_id),
+        )

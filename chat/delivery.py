@@ -1,0 +1,125 @@
+"""The message sync queue's work (design note §4.2): store, then route.
+
+A sync task carries a batch of `PendingMessage`s, each with its **origin** (the chat server and
+connection of the sending device, or the reply key of a REST request). `messages_store_and_route`:
+
+1. gives a fresh ID to any message whose ID is older than CHAT_LATE_ID_SECONDS — nobody has been
+   told its ID yet (the ack comes after storage), and so no device can have synced past a message
+   stored later with a smaller ID than the window a sync looks back (DESIGN.md §4);
+2. stores the batch (idempotent; a resend of a stored (sender, client_msg_id) returns the first);
+3. routes each new message: members with a live device get `message.new` through the chat
+   servers that hold them (one publish per chat server per batch, from the Redis routing table);
+   members with none go to the `push` queue;
+4. acknowledges each message to its origin (`message.ack`, or the REST reply), only now that it
+   is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from typing import Any
+
+import orjson
+from django.conf import settings
+
+from chat import redis_keys
+from chat.records import PendingMessage, StoredMessage
+from chat.serializers import message_payload
+from chat.services import messages_persist
+from chat.snowflake import snowflake_next_id, snowflake_timestamp_ms
+from chatproject.redis_client import get_redis
+from notifications.tasks import notify_offline_members
+
+log = logging.getLogger(__name__)
+
+REPLY_TTL = 60  # seconds a REST reply waits in Redis for its API server
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where the acknowledgement of a message goes."""
+
+    server_id: str | None = None  # chat server of the sending device's socket
+    conn_id: str | None = None
+    reply_key: str | None = None  # REST: the API server waits on this key
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: v for k, v in (("s", self.server_id), ("c", self.conn_id), ("r", self.reply_key)) if v}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Origin:
+        return cls(server_id=data.get("s"), conn_id=data.get("c"), reply_key=data.get("r"))
+
+
+def sync_item(*, pending: PendingMessage, origin: Origin) -> dict[str, Any]:
+    """One entry of a sync task's batch (JSON)."""
+    return {"m": pending.as_dict(), "o": origin.as_dict()}
+
+
+def _renumber_late(pending: PendingMessage, *, now_ms: int) -> PendingMessage:
+    if now_ms - snowflake_timestamp_ms(pending.id) > settings.CHAT_LATE_ID_SECONDS * 1000:
+        fresh = snowflake_next_id()
+        log.info("message %s reached storage late: renumbered %s", pending.id, fresh)
+        return replace(pending, id=fresh)
+    return pending
+
+
+def _text(frame: dict[str, Any]) -> str:
+    return orjson.dumps(frame).decode()
+
+
+def messages_store_and_route(*, items: list[dict[str, Any]]) -> list[StoredMessage]:
+    """Store a batch from the sync queue, deliver it, acknowledge it; returns what is stored."""
+    now_ms = int(time.time() * 1000)
+    pending = [_renumber_late(PendingMessage.from_dict(item["m"]), now_ms=now_ms) for item in items]
+    origins = [Origin.from_dict(item.get("o") or {}) for item in items]
+    results = messages_persist(pending=pending)
+
+    client = get_redis()
+    live_servers = {entry.id for entry in redis_keys.servers_live(client)}
+    new = [(p, r.message, o) for p, r, o in zip(pending, results, origins, strict=True) if not r.duplicate]
+    member_ids = {uid for p, _, _ in new for uid in p.recipient_ids}
+    routes = redis_keys.routes_for_users(client, member_ids) if member_ids else {}
+
+    batches: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    offline: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for p, message, origin in new:
+        text = _text({"type": "message.new", "message": message_payload(message)})
+        by_server: dict[str, list[int]] = defaultdict(list)
+        for uid in p.recipient_ids:
+            servers = routes.get(uid, set()) & live_servers
+            for server_id in servers:
+                by_server[server_id].append(uid)
+            if not servers and uid != p.sender_id:
+                offline[uid].append((message.conversation_id, message.id))
+        for server_id, uids in by_server.items():
+            event: dict[str, Any] = {"users": uids, "text": text}
+            if origin.conn_id and origin.server_id == server_id:
+                event["skip"] = origin.conn_id  # the sending device gets the ack instead
+            batches[server_id].append(event)
+
+    replies: list[tuple[str, str]] = []
+    for result, origin in zip(results, origins, strict=True):
+        message = result.message
+        if origin.reply_key:
+            replies.append((origin.reply_key, _text({"message": message_payload(message)})))
+        elif origin.server_id and origin.conn_id:
+            ack = {
+                "type": "message.ack",
+                "client_msg_id": message.client_msg_id,
+                "message_id": str(message.id),
+                "conversation_id": message.conversation_id,
+            }
+            batches[origin.server_id].append({"conn": origin.conn_id, "text": _text(ack)})
+
+    redis_keys.deliveries_publish(client, batches)
+    if replies:
+        redis_keys.replies_push(client, replies, ttl=REPLY_TTL)
+    if offline:
+        notify_offline_members.apply_async(
+            kwargs={"messages_by_user": {str(k): v for k, v in offline.items()}}, queue="push"
+        )
+    return [r.message for r in results]

@@ -1,0 +1,64 @@
+"""Service discovery (design note §4.1): which chat server a client should connect to.
+
+Chat servers register themselves in Redis (`chat.runtime`); the API server picks, among the live
+servers that are not draining, those of the client's region (any region when none is there), the
+one with the most free capacity, ties broken at random; then issues a connect ticket for it.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from chat import redis_keys
+from chat.redis_keys import ChatServerEntry
+from chat.tickets import ticket_issue
+from chatproject.errors import ServiceError
+from chatproject.redis_client import get_redis
+
+
+class NoChatServer(ServiceError):
+    code = "no_chat_server"
+    http_status = 503
+    default_message = "No chat server is available right now; retry shortly."
+
+
+@dataclass(frozen=True)
+class ChatAssignment:
+    server: ChatServerEntry
+    ticket: str
+    expires_in: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "chat_server": {"id": self.server.id, "url": self.server.url, "region": self.server.region},
+            "ticket": self.ticket,
+            "expires_in": self.expires_in,
+        }
+
+
+def chat_server_choose(
+    servers: list[ChatServerEntry], *, region: str | None, rng: random.Random | None = None
+) -> ChatServerEntry | None:
+    """The best server of `servers` for a client in `region` (pure: no I/O)."""
+    open_servers = [s for s in servers if not s.draining and s.free > 0]
+    local = [s for s in open_servers if region and s.region == region]
+    pool = local or open_servers
+    if not pool:
+        return None
+    best = max(s.free for s in pool)
+    return (rng or random).choice([s for s in pool if s.free == best])
+
+
+def chat_server_assign(*, user_id: int, device_id: str, region: str | None = None) -> ChatAssignment:
+    """Pick a chat server for this device and issue its connect ticket; raises NoChatServer."""
+    server = chat_server_choose(redis_keys.servers_live(get_redis()), region=region)
+    if server is None:
+        raise NoChatServer()
+    return ChatAssignment(
+        server=server,
+        ticket=ticket_issue(user_id=user_id, device_id=device_id),
+        expires_in=settings.CHAT_TICKET_TTL,
+    )

@@ -1,0 +1,139 @@
+"""The WebSocket protocol of the chat servers (DESIGN.md §3.2): frame parsing and error codes.
+
+`frame_parse` turns the text of one client frame into a typed frame or raises a `ProtocolError`
+whose `code` is one of the documented error codes; the consumer answers it with an `error` frame
+and keeps the socket open. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from chatproject.errors import BadRequest, ServiceError, TooLarge
+
+# close codes of the chat server (docs/protocol.md)
+CLOSE_BAD_TICKET = 4401  # no, forged, expired or reused ticket, and no session
+CLOSE_DRAINING = 4503  # the server is draining: get another through discovery
+
+MAX_ID = (1 << 63) - 1
+_CLIENT_MSG_ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+
+
+class ProtocolError(ServiceError):
+    """A frame the server cannot act on; `ref` points at the client_msg_id when there is one."""
+
+
+class UnknownType(ProtocolError):
+    code = "unknown_type"
+    default_message = "Unknown frame type."
+
+
+@dataclass(frozen=True)
+class MessageSend:
+    conversation_id: int
+    client_msg_id: str
+    body: str
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    since: int
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    pass
+
+
+@dataclass(frozen=True)
+class Typing:
+    conversation_id: int
+
+
+@dataclass(frozen=True)
+class ReadMarker:
+    conversation_id: int
+    message_id: int
+
+
+Frame = MessageSend | SyncRequest | Heartbeat | Typing | ReadMarker
+
+
+def _id(value: Any, name: str, *, allow_zero: bool = False) -> int:
+    """A positive 63-bit id given as a JSON number or a decimal string."""
+    if isinstance(value, bool):
+        raise BadRequest(f"{name} must be an id")
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        value = int(value)
+    if not isinstance(value, int) or not (0 if allow_zero else 1) <= value <= MAX_ID:
+        raise BadRequest(f"{name} must be an id (a positive integer or a decimal string)")
+    return value
+
+
+def client_msg_id_of(data: Any) -> str | None:
+    """The frame's client_msg_id if it has a usable one (for the `ref` of an error frame)."""
+    if isinstance(data, dict):
+        value = data.get("client_msg_id")
+        if isinstance(value, str) and _CLIENT_MSG_ID_RE.match(value):
+            return value
+    return None
+
+
+def frame_decode(text: str | bytes | None, *, max_bytes: int) -> dict[str, Any]:
+    """The JSON object of one frame; raises TooLarge or BadRequest."""
+    if text is None:
+        raise BadRequest("binary frames are not supported; send JSON text")
+    size = len(text.encode() if isinstance(text, str) else text)
+    if size > max_bytes:
+        raise TooLarge(f"frame is {size} bytes; the limit is {max_bytes}")
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest("frame is not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise BadRequest("a frame must be a JSON object")
+    if not isinstance(data.get("type"), str):
+        raise BadRequest("a frame needs a string 'type'")
+    return data
+
+
+def frame_parse(data: dict[str, Any], *, max_body: int) -> Frame:
+    """The typed frame of a decoded JSON object; raises ProtocolError/BadRequest/TooLarge."""
+    kind = data["type"]
+    if kind == "message.send":
+        client_msg_id = data.get("client_msg_id")
+        if not isinstance(client_msg_id, str) or not _CLIENT_MSG_ID_RE.match(client_msg_id):
+            raise BadRequest("client_msg_id must be 1-64 characters of A-Z a-z 0-9 _ . : -")
+        body = data.get("body")
+        if not isinstance(body, str):
+            raise BadRequest("body must be a string")
+        if len(body) > max_body:
+            raise TooLarge(f"body is {len(body)} characters; the limit is {max_body}")
+        if not body.strip():
+            raise BadRequest("body must not be empty")
+        return MessageSend(
+            conversation_id=_id(data.get("conversation_id"), "conversation_id"),
+            client_msg_id=client_msg_id,
+            body=body,
+        )
+    if kind == "sync":
+        return SyncRequest(since=_id(data.get("since", 0), "since", allow_zero=True))
+    if kind == "heartbeat":
+        return Heartbeat()
+    if kind == "typing":
+        return Typing(conversation_id=_id(data.get("conversation_id"), "conversation_id"))
+    if kind == "read":
+        return ReadMarker(
+            conversation_id=_id(data.get("conversation_id"), "conversation_id"),
+            message_id=_id(data.get("message_id"), "message_id"),
+        )
+    raise UnknownType(f"unknown frame type {kind[:64]!r}")
+
+
+def frame_text(frame: dict[str, Any]) -> str:
+    """Serialise a server frame."""
+    return orjson.dumps(frame).decode()

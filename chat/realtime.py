@@ -1,0 +1,156 @@
+"""Services behind the chat server's frames other than sending: sync, typing, read markers,
+rate limits. Each is awaited by the consumer; ORM work runs in Django's thread pool.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from chat import redis_keys
+from chat.exceptions import ConversationNotFound
+from chat.selectors import SyncPage, conversation_member_ids, message_sync
+from chat.serializers import message_payload
+from chat.services import conversation_mark_read
+from chat.snowflake import MAX_ID, TIMESTAMP_SHIFT
+from chatproject.redis_client import get_async_redis
+
+
+def user_may_connect(*, user_id: int) -> bool:
+    """A ticket's user still exists and is active (a deactivated user cannot connect)."""
+    from accounts.models import User
+
+    return User.objects.filter(pk=user_id, is_active=True).exists()
+
+
+async def send_allowed(*, user_id: int) -> bool:
+    """Count a send against the user's rate window (CHAT_RATE_LIMIT_MESSAGES per ..._WINDOW s)."""
+    return await redis_keys.rate_limit_hit(
+        get_async_redis(),
+        user_id=user_id,
+        limit=settings.CHAT_RATE_LIMIT_MESSAGES,
+        window=settings.CHAT_RATE_LIMIT_WINDOW,
+    )
+
+
+def _late_window() -> int:
+    """CHAT_LATE_ID_SECONDS expressed in ID space."""
+    return int(settings.CHAT_LATE_ID_SECONDS * 1000) << TIMESTAMP_SHIFT
+
+
+def sync_lower_bound(since: int) -> int:
+    """Where a sync from `since` really starts: CHAT_LATE_ID_SECONDS of ID space earlier.
+
+    A message may be stored after a device saw a larger ID, but never with an ID older than
+    CHAT_LATE_ID_SECONDS at storage time (the worker renumbers it), so looking back that far
+    finds it; the client de-duplicates what it already has by ID.
+    """
+    return max(0, since - _late_window())
+
+
+def device_sync_page(*, user_id: int, since: int, limit: int) -> tuple[SyncPage, int]:
+    """One page of a device's sync from `since` (its cur_max_message_id), looking back the late
+    window; returns the page and the `since` of the next call.
+
+    While the page is not the last, the next `since` is chosen so that the next call starts right
+    after this page (its look-back lands on the page's last ID), so paging never repeats itself;
+    after the last page it is the newest ID seen (or `since`).
+    """
+    page = message_sync(user_id=user_id, since=sync_lower_bound(since), limit=limit)
+    last = page.cur_max_message_id
+    if page.has_more:
+        return page, min(MAX_ID, last + _late_window())
+    return page, max(since, last)
+
+
+async def sync_frames(*, user_id: int, since: int) -> AsyncIterator[dict[str, Any]]:
+    """The `sync.batch` frames for a device at `since`, ascending, then `sync.done`."""
+    cursor = sync_lower_bound(since)
+    cur_max = since
+    while True:
+        page = await database_sync_to_async(message_sync)(
+            user_id=user_id, since=cursor, limit=settings.CHAT_SYNC_BATCH
+        )
+        cursor = page.cur_max_message_id
+        cur_max = max(cur_max, cursor)
+        yield {
+            "type": "sync.batch",
+            "messages": [message_payload(m) for m in page.messages],
+            "has_more": page.has_more,
+        }
+        if not page.has_more:
+            break
+    yield {"type": "sync.done", "cur_max_message_id": str(cur_max)}
+
+
+async def _publish_to_users(
+    *, user_ids: set[int], frame: dict[str, Any], skip_conn: str | None, server_id: str
+) -> None:
+    """Send `frame` to every live device of `user_ids` through the chat servers holding them."""
+    if not user_ids:
+        return
+    client = get_async_redis()
+    routes = await redis_keys.routes_for_users_async(client, user_ids)
+    by_server: dict[str, list[int]] = defaultdict(list)
+    for uid, servers in routes.items():
+        for sid in servers:
+            by_server[sid].append(uid)
+    text = orjson.dumps(frame).decode()
+    batches: dict[str, list[dict[str, object]]] = {}
+    for sid, uids in by_server.items():
+        event: dict[str, object] = {"users": uids, "text": text}
+        if skip_conn and sid == server_id:
+            event["skip"] = skip_conn
+        batches[sid] = [event]
+    await redis_keys.deliveries_publish_async(client, batches)
+
+
+async def _members_or_404(*, user_id: int, conversation_id: int) -> set[int]:
+    members = await database_sync_to_async(conversation_member_ids)(conversation_id=conversation_id)
+    if user_id not in members:
+        raise ConversationNotFound()
+    return members
+
+
+async def typing_announce(*, user_id: int, conversation_id: int, skip_conn: str, server_id: str) -> None:
+    """Tell the other members' devices that `user_id` is typing (at most once per throttle)."""
+    members = await _members_or_404(user_id=user_id, conversation_id=conversation_id)
+    if not await redis_keys.typing_throttle(
+        get_async_redis(),
+        user_id=user_id,
+        conversation_id=conversation_id,
+        seconds=settings.CHAT_TYPING_THROTTLE,
+    ):
+        return
+    await _publish_to_users(
+        user_ids=members - {user_id},
+        frame={"type": "typing", "conversation_id": conversation_id, "user_id": user_id},
+        skip_conn=skip_conn,
+        server_id=server_id,
+    )
+
+
+async def read_mark(
+    *, user_id: int, conversation_id: int, message_id: int, skip_conn: str, server_id: str
+) -> None:
+    """Store the read marker, then tell the other members and the user's other devices."""
+    marker = await database_sync_to_async(conversation_mark_read)(
+        user_id=user_id, conversation_id=conversation_id, message_id=message_id
+    )
+    members = await database_sync_to_async(conversation_member_ids)(conversation_id=conversation_id)
+    await _publish_to_users(
+        user_ids=members,
+        frame={
+            "type": "read",
+            "conversation_id": conversation_id,
+            "user_id": user_id,
+            "message_id": str(marker),
+        },
+        skip_conn=skip_conn,
+        server_id=server_id,
+    )

@@ -1,0 +1,269 @@
+"""Every Redis key of the chat servers, in one place (STYLE.md rule 2).
+
+- the **discovery registry**: `chat:srv:<id>` (a hash per live chat server, expiring unless
+  refreshed) and the index set `chat:srv:index`;
+- the **routing table**: `chat:route:<user_id>` maps chat server id → number of the user's
+  devices connected there; `chat:srv:<id>:users` is its reverse index, so the entries of a dead
+  server can be removed;
+- the **delivery channels**: one pub/sub channel `chat:deliver:<server_id>` per chat server, on
+  which the sync workers publish batches of frames for that server's sockets;
+- connect-ticket nonces, the per-user send rate window and the typing throttle.
+
+Chat servers use the asyncio functions, workers and API servers the synchronous ones.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import orjson
+import redis
+import redis.asyncio as aioredis
+
+_SRV = "chat:srv:{}"
+_SRV_INDEX = "chat:srv:index"
+_SRV_USERS = "chat:srv:{}:users"
+_ROUTE = "chat:route:{}"
+_DELIVER = "chat:deliver:{}"
+_TICKET = "chat:ticket:{}"
+_RATE = "chat:rate:{}:{}"
+_TYPING = "chat:typing:{}:{}"
+_REPLY = "chat:reply:{}"
+
+# HINCRBY -1 that removes the field at zero, so a user's routing hash holds only live counts
+_DETACH_LUA = """
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+if n <= 0 then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  if n < 0 then n = 0 end
+end
+if n == 0 then redis.call('SREM', KEYS[2], ARGV[2]) end
+return n
+"""
+
+
+@dataclass(frozen=True)
+class ChatServerEntry:
+    """A chat server as registered for discovery."""
+
+    id: str
+    url: str
+    region: str
+    capacity: int
+    connections: int
+    draining: bool
+
+    @property
+    def free(self) -> int:
+        return self.capacity - self.connections
+
+    def as_mapping(self) -> dict[str, str | int]:
+        return {
+            "id": self.id,
+            "url": self.url,
+            "region": self.region,
+            "capacity": self.capacity,
+            "connections": self.connections,
+            "draining": int(self.draining),
+            "updated_at": int(time.time()),
+        }
+
+
+def _entry(raw: Mapping[bytes, bytes]) -> ChatServerEntry | None:
+    try:
+        return ChatServerEntry(
+            id=raw[b"id"].decode(),
+            url=raw[b"url"].decode(),
+            region=raw[b"region"].decode(),
+            capacity=int(raw[b"capacity"]),
+            connections=int(raw[b"connections"]),
+            draining=raw.get(b"draining", b"0") == b"1",
+        )
+    except (KeyError, ValueError):
+        return None
+
+
+def delivery_channel(server_id: str) -> str:
+    return _DELIVER.format(server_id)
+
+
+# ---------------------------------------------------------------- registry (chat server side)
+
+
+async def registry_publish(client: aioredis.Redis, entry: ChatServerEntry, *, ttl: int) -> bool:
+    """Register or refresh a chat server; the entry expires `ttl` seconds after the last refresh.
+
+    Returns whether the entry existed before (False: first registration, or it had expired).
+    """
+    key = _SRV.format(entry.id)
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.exists(key)
+        pipe.hset(key, mapping=entry.as_mapping())
+        pipe.expire(key, ttl)
+        pipe.sadd(_SRV_INDEX, entry.id)
+        existed, *_ = await pipe.execute()
+    return bool(existed)
+
+
+async def registry_remove(client: aioredis.Redis, server_id: str) -> None:
+    """Deregister a chat server (it is draining or stopping) and drop its routing entries."""
+    await client.delete(_SRV.format(server_id))
+    await client.srem(_SRV_INDEX, server_id)  # type: ignore[misc]
+    users = await client.smembers(_SRV_USERS.format(server_id))  # type: ignore[misc]
+    async with client.pipeline(transaction=False) as pipe:
+        for user in users:
+            pipe.hdel(_ROUTE.format(user.decode()), server_id)
+        pipe.delete(_SRV_USERS.format(server_id))
+        await pipe.execute()
+
+
+# ---------------------------------------------------------------- registry (API and worker side)
+
+
+def servers_live(client: redis.Redis) -> list[ChatServerEntry]:
+    """Every registered chat server whose entry has not expired (registry_sweep prunes the rest)."""
+    ids = [i.decode() for i in client.smembers(_SRV_INDEX)]  # type: ignore[union-attr]
+    if not ids:
+        return []
+    with client.pipeline(transaction=False) as pipe:
+        for server_id in ids:
+            pipe.hgetall(_SRV.format(server_id))
+        raws = pipe.execute()
+    entries = (_entry(raw) for raw in raws if raw)
+    return [entry for entry in entries if entry is not None]
+
+
+def registry_sweep(client: redis.Redis) -> list[str]:
+    """Remove the index entry and the routing entries of every chat server that expired.
+
+    Returns the ids of the dead servers cleaned up. Run periodically (Celery beat).
+    """
+    ids = [i.decode() for i in client.smembers(_SRV_INDEX)]  # type: ignore[union-attr]
+    dead = [server_id for server_id in ids if not client.exists(_SRV.format(server_id))]
+    for server_id in dead:
+        users = client.smembers(_SRV_USERS.format(server_id))
+        with client.pipeline(transaction=False) as pipe:
+            for user in users:  # type: ignore[union-attr]
+                pipe.hdel(_ROUTE.format(user.decode()), server_id)
+            pipe.delete(_SRV_USERS.format(server_id))
+            pipe.srem(_SRV_INDEX, server_id)
+            pipe.execute()
+    return dead
+
+
+# ---------------------------------------------------------------- routing table
+
+
+async def route_attach(client: aioredis.Redis, *, user_id: int, server_id: str) -> None:
+    """One more device of `user_id` is connected to `server_id`."""
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.hincrby(_ROUTE.format(user_id), server_id, 1)
+        pipe.sadd(_SRV_USERS.format(server_id), user_id)
+        await pipe.execute()
+
+
+async def route_detach(client: aioredis.Redis, *, user_id: int, server_id: str) -> int:
+    """One device of `user_id` left `server_id`; returns how many remain there."""
+    result = await client.eval(  # type: ignore[misc]
+        _DETACH_LUA, 2, _ROUTE.format(user_id), _SRV_USERS.format(server_id), server_id, str(user_id)
+    )
+    return int(result)
+
+
+async def routes_reassert(client: aioredis.Redis, *, server_id: str, counts: Mapping[int, int]) -> None:
+    """Write this server's routing entries again (after its registry entry was lost)."""
+    async with client.pipeline(transaction=False) as pipe:
+        for user_id, count in counts.items():
+            pipe.hset(_ROUTE.format(user_id), server_id, str(count))
+            pipe.sadd(_SRV_USERS.format(server_id), user_id)
+        await pipe.execute()
+
+
+def routes_for_users(client: redis.Redis, user_ids: Iterable[int]) -> dict[int, set[str]]:
+    """For each user, the chat servers that hold at least one of their devices."""
+    users = list(user_ids)
+    with client.pipeline(transaction=False) as pipe:
+        for user_id in users:
+            pipe.hkeys(_ROUTE.format(user_id))
+        results = pipe.execute()
+    return {u: {s.decode() for s in servers} for u, servers in zip(users, results, strict=True)}
+
+
+async def routes_for_users_async(client: aioredis.Redis, user_ids: Iterable[int]) -> dict[int, set[str]]:
+    users = list(user_ids)
+    async with client.pipeline(transaction=False) as pipe:
+        for user_id in users:
+            pipe.hkeys(_ROUTE.format(user_id))
+        results = await pipe.execute()
+    return {u: {s.decode() for s in servers} for u, servers in zip(users, results, strict=True)}
+
+
+# ---------------------------------------------------------------- delivery
+
+
+def deliveries_publish(client: redis.Redis, batches: Mapping[str, list[dict[str, object]]]) -> None:
+    """Publish each chat server's batch of delivery events on its channel, in one round trip."""
+    if not batches:
+        return
+    with client.pipeline(transaction=False) as pipe:
+        for server_id, events in batches.items():
+            pipe.publish(delivery_channel(server_id), orjson.dumps(events))
+        pipe.execute()
+
+
+async def deliveries_publish_async(
+    client: aioredis.Redis, batches: Mapping[str, list[dict[str, object]]]
+) -> None:
+    if not batches:
+        return
+    async with client.pipeline(transaction=False) as pipe:
+        for server_id, events in batches.items():
+            pipe.publish(delivery_channel(server_id), orjson.dumps(events))
+        await pipe.execute()
+
+
+def replies_push(client: redis.Redis, replies: list[tuple[str, str]], *, ttl: int) -> None:
+    """Hand each REST request waiting on a reply key its answer (see `reply_wait`)."""
+    with client.pipeline(transaction=False) as pipe:
+        for key, text in replies:
+            pipe.rpush(_REPLY.format(key), text)
+            pipe.expire(_REPLY.format(key), ttl)
+        pipe.execute()
+
+
+def reply_wait(client: redis.Redis, key: str, *, timeout: float) -> str | None:
+    """Block until the reply for `key` arrives (None after `timeout` seconds)."""
+    got = client.blpop([_REPLY.format(key)], timeout=max(1, round(timeout)))
+    if not got:
+        return None
+    return bytes(got[1]).decode()  # type: ignore[index]
+
+
+# ---------------------------------------------------------------- tickets, limits, throttles
+
+
+async def ticket_nonce_claim(client: aioredis.Redis, nonce: str, *, ttl: int) -> bool:
+    """Mark a connect ticket used; False if it was used before (tickets are single-use)."""
+    return bool(await client.set(_TICKET.format(nonce), 1, nx=True, ex=ttl))
+
+
+async def rate_limit_hit(client: aioredis.Redis, *, user_id: int, limit: int, window: int) -> bool:
+    """Count one send of `user_id` in the current window; False when over `limit`."""
+    bucket = int(time.time()) // window
+    key = _RATE.format(user_id, bucket)
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.incr(key)
+        pipe.expire(key, window * 2)
+        count, _ = await pipe.execute()
+    return int(count) <= limit
+
+
+async def typing_throttle(
+    client: aioredis.Redis, *, user_id: int, conversation_id: int, seconds: float
+) -> bool:
+    """True at most once per `seconds` per user and conversation."""
+    return bool(
+        await client.set(_TYPING.format(user_id, conversation_id), 1, nx=True, px=max(1, int(seconds * 1000)))
+    )

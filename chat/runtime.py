@@ -1,0 +1,258 @@
+"""The chat server's per-process runtime: registration, local sockets, delivery, draining.
+
+One `ChatServerRuntime` per daphne process:
+- it **registers** the server in the discovery registry (id, public URL, region, capacity, live
+  connection count) and refreshes the entry every CHAT_REGISTRY_REFRESH seconds; a server that
+  stops refreshing expires out of discovery by itself;
+- it keeps the **local connections** by user and records in the Redis routing table which users
+  have devices here;
+- it **subscribes** to this server's delivery channel, on which sync workers (and other chat
+  servers, for typing and read events) publish batches of already-serialised frames, and writes
+  them to the local sockets of the users they name;
+- on SIGTERM it **drains**: leaves discovery, tells every client `server.draining`, and closes
+  the sockets (code 1012) after CHAT_DRAIN_GRACE seconds.
+
+Under daphne it starts when the reactor runs and drains before the reactor shuts down; elsewhere
+(tests) it starts on the first connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import sys
+from collections import defaultdict
+from typing import Any, Protocol
+
+import orjson
+from django.conf import settings
+
+from chat import redis_keys
+from chat.delivery import Origin
+from chat.redis_keys import ChatServerEntry
+from chat.sending import SendBatcher, StoreUnavailable
+from chatproject.redis_client import get_async_redis
+
+log = logging.getLogger(__name__)
+
+CLOSE_SERVER_RESTART = 1012  # WebSocket close code: the server is going away, reconnect via discovery
+
+
+class LocalConnection(Protocol):
+    """What the runtime needs of a consumer."""
+
+    conn_id: str
+    user_id: int
+
+    async def send_text(self, text: str) -> None: ...
+
+    async def close_for_drain(self) -> None: ...
+
+
+class ChatServerRuntime:
+    def __init__(self) -> None:
+        self.server_id: str = settings.CHAT_SERVER_ID or f"{socket.gethostname()}-{os.getpid()}"
+        self.connections: dict[str, LocalConnection] = {}
+        self.by_user: dict[int, set[str]] = defaultdict(set)
+        self.draining = False
+        self._start_lock: asyncio.Lock | None = None
+        self._subscribed: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.batcher = SendBatcher(on_failure=self._enqueue_failed)
+
+    # ---------------------------------------------------------------- life cycle
+
+    def entry(self) -> ChatServerEntry:
+        return ChatServerEntry(
+            id=self.server_id,
+            url=settings.CHAT_SERVER_URL,
+            region=settings.CHAT_SERVER_REGION,
+            capacity=settings.CHAT_SERVER_CAPACITY,
+            connections=len(self.connections),
+            draining=self.draining,
+        )
+
+    async def ensure_started(self) -> None:
+        """Start registration and the delivery subscription once per event loop."""
+        loop = asyncio.get_running_loop()
+        if self._loop is loop and self._subscribed is not None and self._subscribed.is_set():
+            return
+        if self._loop is not loop:  # a new loop (tests): the old tasks died with the old loop
+            self._loop = loop
+            self._start_lock = asyncio.Lock()
+            self._subscribed = asyncio.Event()
+            self._tasks = []
+            self.batcher = SendBatcher(on_failure=self._enqueue_failed)
+        assert self._start_lock is not None
+        assert self._subscribed is not None
+        async with self._start_lock:
+            if not self._tasks:
+                self._tasks = [
+                    loop.create_task(self._registry_loop()),
+                    loop.create_task(self._delivery_loop()),
+                ]
+        await asyncio.wait_for(self._subscribed.wait(), timeout=10)
+
+    async def stop(self) -> None:
+        """Cancel the background tasks and leave discovery (tests and shutdown)."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        with contextlib.suppress(Exception):
+            await redis_keys.registry_remove(get_async_redis(), self.server_id)
+
+    async def drain(self) -> None:
+        """Stop taking clients, tell the connected ones to reconnect elsewhere, close them."""
+        if self.draining:
+            return
+        self.draining = True
+        log.info("chat server %s draining %d connections", self.server_id, len(self.connections))
+        with contextlib.suppress(Exception):
+            await redis_keys.registry_remove(get_async_redis(), self.server_id)
+        await self.batcher.drain()
+        notice = orjson.dumps({"type": "server.draining"}).decode()
+        for conn in list(self.connections.values()):
+            await self._send(conn, notice)
+        await asyncio.sleep(settings.CHAT_DRAIN_GRACE)
+        for conn in list(self.connections.values()):
+            with contextlib.suppress(Exception):
+                await conn.close_for_drain()
+        await self.stop()
+
+    # ---------------------------------------------------------------- connections
+
+    async def attach(self, conn: LocalConnection) -> None:
+        self.connections[conn.conn_id] = conn
+        self.by_user[conn.user_id].add(conn.conn_id)
+        await redis_keys.route_attach(get_async_redis(), user_id=conn.user_id, server_id=self.server_id)
+
+    async def detach(self, conn: LocalConnection) -> None:
+        if self.connections.pop(conn.conn_id, None) is None:
+            return
+        conns = self.by_user.get(conn.user_id)
+        if conns is not None:
+            conns.discard(conn.conn_id)
+            if not conns:
+                del self.by_user[conn.user_id]
+        with contextlib.suppress(Exception):  # a lost decrement is repaired when the server's entry dies
+            await redis_keys.route_detach(get_async_redis(), user_id=conn.user_id, server_id=self.server_id)
+
+    async def deliver(self, events: list[dict[str, Any]]) -> None:
+        """Write a batch of delivery events to the local sockets they name, in order."""
+        for event in events:
+            text = event["text"]
+            if "conn" in event:
+                conn = self.connections.get(event["conn"])
+                if conn is not None:
+                    await self._send(conn, text)
+                continue
+            skip = event.get("skip")
+            for user_id in event["users"]:
+                for conn_id in list(self.by_user.get(user_id, ())):
+                    if conn_id != skip and (conn := self.connections.get(conn_id)) is not None:
+                        await self._send(conn, text)
+
+    async def _enqueue_failed(self, items: list[dict[str, Any]]) -> None:
+        """Tell each sending device its message was not queued (its outbox will resend it)."""
+        for item in items:
+            origin = Origin.from_dict(item.get("o") or {})
+            conn = self.connections.get(origin.conn_id or "")
+            if conn is not None:
+                frame = StoreUnavailable().as_frame(item["m"]["client_msg_id"])
+                await self._send(conn, orjson.dumps(frame).decode())
+
+    @staticmethod
+    async def _send(conn: LocalConnection, text: str) -> None:
+        try:
+            await conn.send_text(text)
+        except Exception:  # a socket closing under us must not stop the delivery of others
+            log.debug("send to %s failed", conn.conn_id, exc_info=True)
+
+    # ---------------------------------------------------------------- background loops
+
+    async def _registry_loop(self) -> None:
+        client = get_async_redis()
+        while True:
+            try:
+                if not self.draining:
+                    existed = await redis_keys.registry_publish(
+                        client, self.entry(), ttl=settings.CHAT_REGISTRY_TTL
+                    )
+                    if not existed and self.by_user:
+                        # the entry had expired or Redis lost its data: the routing entries of
+                        # this server's users may be gone too, so write them again
+                        await redis_keys.routes_reassert(
+                            client,
+                            server_id=self.server_id,
+                            counts={u: len(c) for u, c in self.by_user.items()},
+                        )
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("chat server %s: registry refresh failed", self.server_id, exc_info=True)
+            await asyncio.sleep(settings.CHAT_REGISTRY_REFRESH)
+
+    async def _delivery_loop(self) -> None:
+        assert self._subscribed is not None
+        channel = redis_keys.delivery_channel(self.server_id)
+        while True:
+            pubsub = get_async_redis().pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(channel)
+                self._subscribed.set()
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is None or message.get("type") != "message":
+                        continue
+                    try:
+                        events = orjson.loads(message["data"])
+                    except orjson.JSONDecodeError:
+                        log.error("chat server %s: undecodable delivery batch", self.server_id)
+                        continue
+                    await self.deliver(events)
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                raise
+            except Exception:
+                # Redis went away: deliveries published meanwhile are lost, and the clients'
+                # periodic re-sync repairs them; subscribe again after a short pause
+                log.warning("chat server %s: delivery subscription lost", self.server_id, exc_info=True)
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                await asyncio.sleep(0.5)
+
+
+_runtime: ChatServerRuntime | None = None
+
+
+def chat_runtime() -> ChatServerRuntime:
+    global _runtime
+    if _runtime is None:
+        _runtime = ChatServerRuntime()
+    return _runtime
+
+
+def install_daphne_hooks() -> None:
+    """Under daphne: start with the reactor, drain before it shuts down (SIGTERM)."""
+    if "daphne.server" not in sys.modules:
+        return
+    from twisted.internet import defer, reactor
+
+    started: list[asyncio.Future[None]] = []
+
+    def _start() -> None:
+        started.append(asyncio.ensure_future(chat_runtime().ensure_started()))
+
+    def _drain() -> defer.Deferred[None]:
+        return defer.Deferred.fromFuture(asyncio.ensure_future(chat_runtime().drain()))
+
+    reactor.callWhenRunning(_start)
+    reactor.addSystemEventTrigger("before", "shutdown", _drain)  # type: ignore[arg-type]

@@ -1,0 +1,37 @@
+"""Celery tasks of the message sync queue (`sync`) and the chat servers' periodic jobs.
+
+Thin: each parses its arguments and calls one service. Sync tasks acknowledge late and are
+redelivered when a worker dies (CELERY_TASK_ACKS_LATE / REJECT_ON_WORKER_LOST); storing is
+idempotent, so a redelivered batch stores nothing twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from chat import redis_keys
+from chat.delivery import messages_store_and_route
+from chatproject.redis_client import get_redis
+
+
+@shared_task(
+    name="chat.messages_sync",
+    queue="sync",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(Exception,),
+    retry_backoff=0.2,
+    retry_backoff_max=5,
+    max_retries=60,
+)
+def messages_sync(*, items: list[dict[str, Any]]) -> int:
+    """Store, route and acknowledge a batch of messages from the chat servers or the REST API."""
+    return len(messages_store_and_route(items=items))
+
+
+@shared_task(name="chat.registry_sweep", queue="sync", ignore_result=True)
+def registry_sweep() -> int:
+    """Remove the discovery and routing entries of chat servers that stopped refreshing."""
+    return len(redis_keys.registry_sweep(get_redis()))
