@@ -42,6 +42,7 @@ from accounts.serializers import (
     RegisterInputSerializer,
     UserSearchInputSerializer,
 )
+from chat.discovery import chat_assignment_for_login
 from chatproject.errors import ERROR_SCHEMA
 
 CONFLICT = {409: OpenApiResponse(ERROR_SCHEMA, description="Conflicts with the current state.")}
@@ -65,11 +66,18 @@ def _device_token(request: Request) -> DeviceToken | None:
     return request.auth if isinstance(request.auth, DeviceToken) else None
 
 
-def auth_response_body(*, request: Request, result: services.LoginResult) -> dict[str, Any]:
-    """The body of register and login: the one place that shapes it (discovery adds to it here)."""
-    return AuthResultSerializer(
-        {"user": result.user, "token": result.raw_token}, context={"request": request}
-    ).data
+def auth_response_body(
+    *, request: Request, result: services.LoginResult, region: str | None = None
+) -> dict[str, Any]:
+    """The body of register and login: the user, the device's token, and service discovery's
+    answer (design note §4.1): the chat server to connect to and a connect ticket for it."""
+    if result.token is not None:
+        device_id = f"token:{result.token.device_id}"
+    else:
+        device_id = selectors.device_id_for_request(request._request)
+    body: dict[str, object] = {"user": result.user, "token": result.raw_token}
+    body.update(chat_assignment_for_login(user_id=result.user.pk, device_id=device_id, region=region))
+    return AuthResultSerializer(body, context={"request": request}).data
 
 
 def _enforce_csrf(request: Request) -> None:
@@ -133,7 +141,7 @@ class LoginApi(APIView):
         if params["session"]:
             _enforce_csrf(request)
         result = _login(request, identifier=params["username"], password=params["password"], params=params)
-        return Response(auth_response_body(request=request, result=result))
+        return Response(auth_response_body(request=request, result=result, region=params.get("region")))
 
 
 class LogoutApi(APIView):

@@ -83,11 +83,22 @@ class MeSerializer(PublicUserSerializer):
         read_only_fields = fields
 
 
+class ChatServerSerializer(serializers.Serializer[Any]):
+    id = serializers.CharField()
+    url = serializers.CharField(help_text="WebSocket URL; append ?ticket=<ticket>.")
+    region = serializers.CharField()
+
+
 class AuthResultSerializer(serializers.Serializer[Any]):
     """Answer of register and login. `token` is null for a browser (session) login."""
 
     user = MeSerializer()
     token = serializers.CharField(allow_null=True)
+    chat_server = ChatServerSerializer(
+        allow_null=True,
+        help_text="Service discovery: the chat server to open the WebSocket to (null: none live).",
+    )
+    ticket = serializers.CharField(allow_null=True, help_text="Single-use connect ticket for chat_server.")
 
 
 class DeviceTokenSerializer(serializers.ModelSerializer[DeviceToken]):
@@ -155,6 +166,9 @@ class RegisterInputSerializer(serializers.Serializer[Any]):
     device_name = serializers.CharField(max_length=64, required=False, default="", allow_blank=True)
     session = serializers.BooleanField(
         required=False, default=False, help_text="Browser: start a session (CSRF checked) instead of a token."
+    )
+    region = serializers.CharField(
+        required=False, max_length=64, help_text="The client's region, for choosing a chat server."
     )
 
 

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
+from accounts.selectors import device_id_for_request
 from chat import selectors, services
+from chat.discovery import chat_server_assign
 from chat.records import AroundPage
+from chat.sending import message_send_queued
 from chat.serializers import (
     ConversationCreateInput,
     ConversationDoc,
@@ -36,6 +39,7 @@ from chat.serializers import (
     conversation_payload,
     message_payload,
 )
+from chatproject.errors import ERROR_SCHEMA
 
 TAGS = ["conversations"]
 
@@ -170,11 +174,10 @@ class MessageListApi(APIView):
     )
     def post(self, request: Request, conversation_id: int) -> Response:
         data = _parse(MessageCreateInput, request.data)
-        result = services.message_send(sender_id=_me(request).id, conversation_id=conversation_id, **data)
-        return Response(
-            message_payload(result.message),
-            status=status.HTTP_200_OK if result.duplicate else status.HTTP_201_CREATED,
+        payload, duplicate = message_send_queued(
+            sender_id=_me(request).id, conversation_id=conversation_id, **data
         )
+        return Response(payload, status=status.HTTP_200_OK if duplicate else status.HTTP_201_CREATED)
 
 
 class MessageDetailApi(APIView):
@@ -216,16 +219,19 @@ class SyncApi(APIView):
         tags=["sync"],
         parameters=[SyncQuery],
         responses={200: SyncPageDoc},
-        summary="Every message for me with ID > since, oldest first (multi-device sync)",
+        summary="Every message for me with ID > since, oldest first (multi-device sync); pass "
+        "cur_max_message_id back as since; it looks back a few seconds, so de-duplicate by ID",
     )
     def get(self, request: Request) -> Response:
         query = _parse(SyncQuery, request.query_params)
-        page = selectors.message_sync(user_id=_me(request).id, since=query["since"], limit=query["limit"])
+        page, next_since = selectors.device_sync_page(
+            user_id=_me(request).id, since=query["since"], limit=query["limit"]
+        )
         return Response(
             {
                 "messages": [message_payload(m) for m in page.messages],
                 "has_more": page.has_more,
-                "cur_max_message_id": str(page.cur_max_message_id),
+                "cur_max_message_id": str(next_since),
             }
         )
 
@@ -243,3 +249,37 @@ class MentionsApi(APIView):
             user_id=_me(request).id, before=query.get("before"), limit=query["limit"]
         )
         return Response({"messages": [message_payload(m) for m in page.messages], "has_more": page.has_more})
+
+
+class ChatServerQuery(serializers.Serializer[Any]):
+    region = serializers.CharField(required=False, max_length=64, help_text="The client's region, if known.")
+
+
+class ChatServerDoc(serializers.Serializer[Any]):
+    id = serializers.CharField()
+    url = serializers.CharField(help_text="WebSocket URL; append ?ticket=<ticket>.")
+    region = serializers.CharField()
+
+
+class ChatAssignmentDoc(serializers.Serializer[Any]):
+    chat_server = ChatServerDoc()
+    ticket = serializers.CharField(help_text="Single-use connect ticket.")
+    expires_in = serializers.IntegerField(help_text="Seconds the ticket stays valid.")
+
+
+class ChatServerApi(APIView):
+    @extend_schema(
+        tags=["chat servers"],
+        parameters=[ChatServerQuery],
+        responses={
+            200: ChatAssignmentDoc,
+            503: OpenApiResponse(ERROR_SCHEMA, description="No chat server is live (no_chat_server)."),
+        },
+        summary="Service discovery: the chat server to connect to, and a fresh connect ticket",
+    )
+    def get(self, request: Request) -> Response:
+        query = _parse(ChatServerQuery, request.query_params)
+        assignment = chat_server_assign(
+            user_id=_me(request).id, device_id=device_id_for_request(request), region=query.get("region")
+        )
+        return Response(assignment.as_dict())

@@ -105,7 +105,12 @@ def messages_store_and_route(*, items: list[dict[str, Any]]) -> list[StoredMessa
     for result, origin in zip(results, origins, strict=True):
         message = result.message
         if origin.reply_key:
-            replies.append((origin.reply_key, _text({"message": message_payload(message)})))
+            replies.append(
+                (
+                    origin.reply_key,
+                    _text({"message": message_payload(message), "duplicate": result.duplicate}),
+                )
+            )
         elif origin.server_id and origin.conn_id:
             ack = {
                 "type": "message.ack",

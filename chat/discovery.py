@@ -62,3 +62,14 @@ def chat_server_assign(*, user_id: int, device_id: str, region: str | None = Non
         ticket=ticket_issue(user_id=user_id, device_id=device_id),
         expires_in=settings.CHAT_TICKET_TTL,
     )
+
+
+def chat_assignment_for_login(*, user_id: int, device_id: str, region: str | None) -> dict[str, object]:
+    """Discovery as part of login: `chat_server` and `ticket`, both null when no chat server is
+    live (logging in still works; the client asks `GET chat/server` again shortly)."""
+    try:
+        assignment = chat_server_assign(user_id=user_id, device_id=device_id, region=region)
+    except NoChatServer:
+        return {"chat_server": None, "ticket": None}
+    body = assignment.as_dict()
+    return {"chat_server": body["chat_server"], "ticket": body["ticket"]}

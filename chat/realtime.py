@@ -14,10 +14,9 @@ from django.conf import settings
 
 from chat import redis_keys
 from chat.exceptions import ConversationNotFound
-from chat.selectors import SyncPage, conversation_member_ids, message_sync
+from chat.selectors import conversation_member_ids, message_sync, sync_lower_bound
 from chat.serializers import message_payload
 from chat.services import conversation_mark_read
-from chat.snowflake import MAX_ID, TIMESTAMP_SHIFT
 from chatproject.redis_client import get_async_redis
 
 
@@ -36,36 +35,6 @@ async def send_allowed(*, user_id: int) -> bool:
         limit=settings.CHAT_RATE_LIMIT_MESSAGES,
         window=settings.CHAT_RATE_LIMIT_WINDOW,
     )
-
-
-def _late_window() -> int:
-    """CHAT_LATE_ID_SECONDS expressed in ID space."""
-    return int(settings.CHAT_LATE_ID_SECONDS * 1000) << TIMESTAMP_SHIFT
-
-
-def sync_lower_bound(since: int) -> int:
-    """Where a sync from `since` really starts: CHAT_LATE_ID_SECONDS of ID space earlier.
-
-    A message may be stored after a device saw a larger ID, but never with an ID older than
-    CHAT_LATE_ID_SECONDS at storage time (the worker renumbers it), so looking back that far
-    finds it; the client de-duplicates what it already has by ID.
-    """
-    return max(0, since - _late_window())
-
-
-def device_sync_page(*, user_id: int, since: int, limit: int) -> tuple[SyncPage, int]:
-    """One page of a device's sync from `since` (its cur_max_message_id), looking back the late
-    window; returns the page and the `since` of the next call.
-
-    While the page is not the last, the next `since` is chosen so that the next call starts right
-    after this page (its look-back lands on the page's last ID), so paging never repeats itself;
-    after the last page it is the newest ID seen (or `since`).
-    """
-    page = message_sync(user_id=user_id, since=sync_lower_bound(since), limit=limit)
-    last = page.cur_max_message_id
-    if page.has_more:
-        return page, min(MAX_ID, last + _late_window())
-    return page, max(since, last)
 
 
 async def sync_frames(*, user_id: int, since: int) -> AsyncIterator[dict[str, Any]]:

@@ -17,7 +17,7 @@ from chat.cql import message_store
 from chat.exceptions import ConversationNotFound
 from chat.models import Conversation, Membership
 from chat.records import AroundPage, MessagePage, StoredMessage
-from chat.snowflake import MAX_ID
+from chat.snowflake import MAX_ID, TIMESTAMP_SHIFT
 
 
 @dataclass(frozen=True)
@@ -189,3 +189,33 @@ def mention_list(*, user_id: int, before: int | None, limit: int) -> MessagePage
     return MessagePage(
         messages=[m for m in page.messages if m.conversation_id in mine], has_more=page.has_more
     )
+
+
+def _late_window() -> int:
+    """CHAT_LATE_ID_SECONDS expressed in ID space."""
+    return int(settings.CHAT_LATE_ID_SECONDS * 1000) << TIMESTAMP_SHIFT
+
+
+def sync_lower_bound(since: int) -> int:
+    """Where a sync from `since` really starts: CHAT_LATE_ID_SECONDS of ID space earlier.
+
+    A message may be stored after a device saw a larger ID, but never with an ID older than
+    CHAT_LATE_ID_SECONDS at storage time (the worker renumbers it), so looking back that far
+    finds it; the client de-duplicates what it already has by ID.
+    """
+    return max(0, since - _late_window())
+
+
+def device_sync_page(*, user_id: int, since: int, limit: int) -> tuple[SyncPage, int]:
+    """One page of a device's sync from `since` (its cur_max_message_id), looking back the late
+    window; returns the page and the `since` of the next call.
+
+    While the page is not the last, the next `since` is chosen so that the next call starts right
+    after this page (its look-back lands on the page's last ID), so paging never repeats itself;
+    after the last page it is the newest ID seen (or `since`).
+    """
+    page = message_sync(user_id=user_id, since=sync_lower_bound(since), limit=limit)
+    last = page.cur_max_message_id
+    if page.has_more:
+        return page, min(MAX_ID, last + _late_window())
+    return page, max(since, last)

@@ -21,6 +21,7 @@ from django.conf import settings
 
 from chat import redis_keys
 from chat.delivery import Origin, sync_item
+from chat.exceptions import ClientMsgIdReused
 from chat.records import PendingMessage
 from chat.services import message_prepare
 from chat.tasks import messages_sync
@@ -109,11 +110,12 @@ async def message_submit(
 
 def message_send_queued(
     *, sender_id: int, conversation_id: int, client_msg_id: str, body: str, timeout: float = 10.0
-) -> dict[str, Any]:
-    """The REST send: the same sync queue as a WebSocket send; returns the stored message payload.
+) -> tuple[dict[str, Any], bool]:
+    """The REST send: the same sync queue as a WebSocket send.
 
-    Blocks until the worker has stored the message (or raises StoreTimeout: the client resends
-    with the same client_msg_id, which is idempotent).
+    Blocks until the worker has stored the message and returns its payload and whether it was a
+    resend of a stored one; raises StoreTimeout when the worker does not answer in time (the
+    client resends with the same client_msg_id, which is idempotent).
     """
     pending = message_prepare(
         sender_id=sender_id, conversation_id=conversation_id, client_msg_id=client_msg_id, body=body
@@ -128,5 +130,8 @@ def message_send_queued(
     reply = redis_keys.reply_wait(get_redis(), reply_key, timeout=timeout)
     if reply is None:
         raise StoreTimeout()
-    payload: dict[str, Any] = orjson.loads(reply)["message"]
-    return payload
+    answer = orjson.loads(reply)
+    payload: dict[str, Any] = answer["message"]
+    if payload["conversation_id"] != conversation_id:
+        raise ClientMsgIdReused()
+    return payload, bool(answer["duplicate"])

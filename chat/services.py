@@ -33,9 +33,10 @@ from chat.exceptions import (
     OwnerCannotBeRemoved,
     UserNotFound,
 )
+from chat.fanout import message_updated_broadcast
 from chat.models import Conversation, ConversationKind, MemberRole, Membership
 from chat.records import PendingMessage, StoredMessage, StoredResult, snowflake_datetime
-from chat.selectors import membership_get
+from chat.selectors import conversation_member_ids, membership_get
 from chat.snowflake import MAX_ID, snowflake_next_id
 from chatproject.errors import ValidationFailed
 
@@ -317,7 +318,11 @@ def message_edit(*, editor_id: int, conversation_id: int, message_id: int, body:
         raise MessageDeleted()
     if body == message.body:
         return message
-    return message_store.message_update_body(message=message, body=body)
+    edited = message_store.message_update_body(message=message, body=body)
+    message_updated_broadcast(
+        message=edited, member_ids=conversation_member_ids(conversation_id=conversation_id)
+    )
+    return edited
 
 
 def message_delete(*, actor_id: int, conversation_id: int, message_id: int) -> StoredMessage:
@@ -325,4 +330,8 @@ def message_delete(*, actor_id: int, conversation_id: int, message_id: int) -> S
     message = _own_message(user_id=actor_id, conversation_id=conversation_id, message_id=message_id)
     if message.deleted:
         return message
-    return message_store.message_tombstone(message=message)
+    tombstone = message_store.message_tombstone(message=message)
+    message_updated_broadcast(
+        message=tombstone, member_ids=conversation_member_ids(conversation_id=conversation_id)
+    )
+    return tombstone

@@ -29,4 +29,5 @@ urlpatterns = [
     ),
     path("sync", apis.SyncApi.as_view(), name="sync"),
     path("mentions", apis.MentionsApi.as_view(), name="mentions"),
+    path("chat/server", apis.ChatServerApi.as_view(), name="chat-server"),
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -29,13 +29,11 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)
-def _eager_sync_queue(cassandra_clean: str) -> Iterator[None]:
-    celery_app.conf.task_always_eager = True
+def _clean_state(cassandra_clean: str) -> None:
+    assert celery_app.conf.task_always_eager  # test settings: the sync task runs inline here
     client = get_redis()
     for key in client.scan_iter("chat:*"):
         client.delete(key)
-    yield
-    celery_app.conf.task_always_eager = False
 
 
 @pytest.fixture(autouse=True)

@@ -1,12 +1,14 @@
 """Schemathesis against /api/schema/: every operation, authenticated with a bearer token.
 
-Stateless fuzzing through the WSGI app in the test's own database transaction. Checks: no 5xx,
-every status code and content type is documented, and every body matches its schema.
+Stateless fuzzing of every app's endpoints through the WSGI app, in the test's own database
+transaction. Checks: no 5xx, every status code and content type is documented, and every body
+matches its schema.
 `SCHEMATHESIS_MAX_EXAMPLES` bounds the examples per operation (default 25).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import pytest
@@ -15,6 +17,7 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.test import override_settings
 from hypothesis import HealthCheck, settings
+from redis import asyncio as aioredis
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -24,6 +27,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from accounts.services import device_token_create
+from chat import redis_keys
+from chat.redis_keys import ChatServerEntry
+from chatproject.redis_client import redis_url
 from chatproject.wsgi import application
 
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25"))
@@ -56,6 +62,62 @@ def _wsgi_requests_in_the_test_transaction(db, cassandra_clean, monkeypatch):
     request_finished.connect(close_old_connections)
 
 
+@pytest.fixture(autouse=True)
+def _a_live_chat_server():
+    """A registered chat server, so discovery (login, GET chat/server) has one to hand out."""
+    import asyncio
+
+    from chat import redis_keys
+    from chat.redis_keys import ChatServerEntry
+    from chatproject.redis_client import get_async_redis
+
+    entry = ChatServerEntry(
+        id="schemathesis",
+        url="ws://127.0.0.1:1/ws/chat",
+        region="local",
+        capacity=10,
+        connections=0,
+        draining=False,
+    )
+
+    async def _register() -> None:
+        await redis_keys.registry_publish(get_async_redis(), entry, ttl=300)
+
+    async def _remove() -> None:
+        await redis_keys.registry_remove(get_async_redis(), entry.id)
+
+    asyncio.run(_register())
+    yield
+    asyncio.run(_remove())
+
+
+@pytest.fixture
+def _live_chat_server():
+    """One registered chat server, so that discovery (`GET chat/server`) has a server to give."""
+    entry = ChatServerEntry(
+        id="schemathesis-1",
+        url="ws://127.0.0.1:1/ws/chat",
+        region="local",
+        capacity=10,
+        connections=0,
+        draining=False,
+    )
+
+    async def publish() -> None:
+        client = aioredis.Redis.from_url(redis_url())
+        await redis_keys.registry_publish(client, entry, ttl=600)
+        await client.aclose()
+
+    async def remove() -> None:
+        client = aioredis.Redis.from_url(redis_url())
+        await redis_keys.registry_remove(client, entry.id)
+        await client.aclose()
+
+    asyncio.run(publish())
+    yield
+    asyncio.run(remove())
+
+
 @pytest.fixture
 def bearer_header(alice, bob) -> dict[str, str]:
     """Alice's token; Bob exists so that ids 1..n hit real users now and then."""
@@ -78,7 +140,7 @@ with override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backend
         HealthCheck.function_scoped_fixture,
     ],
 )
-@pytest.mark.usefixtures("_wsgi_requests_in_the_test_transaction")
+@pytest.mark.usefixtures("_wsgi_requests_in_the_test_transaction", "_live_chat_server")
 def test_api_matches_its_schema(case, bearer_header):
     """No operation answers 5xx or anything its schema does not describe."""
     GENERATED.append(case.operation.label)
