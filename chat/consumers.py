@@ -21,7 +21,7 @@ from django.conf import settings
 from chat import protocol, realtime
 from chat.delivery import Origin
 from chat.protocol import CLOSE_BAD_TICKET, CLOSE_DRAINING, frame_text
-from chat.runtime import CLOSE_SERVER_RESTART, chat_runtime
+from chat.runtime import chat_runtime
 from chat.sending import message_submit
 from chat.tickets import TicketInvalid, ticket_redeem
 from chatproject.errors import RateLimited, ServiceError
@@ -87,7 +87,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=text)
 
     async def close_for_drain(self) -> None:
-        await self.close(code=CLOSE_SERVER_RESTART)
+        await self.close(code=CLOSE_DRAINING)
 
     # ---------------------------------------------------------------- frames
 

@@ -10,7 +10,7 @@ One `ChatServerRuntime` per daphne process:
   servers, for typing and read events) publish batches of already-serialised frames, and writes
   them to the local sockets of the users they name;
 - on SIGTERM it **drains**: leaves discovery, tells every client `server.draining`, and closes
-  the sockets (code 1012) after CHAT_DRAIN_GRACE seconds.
+  the sockets (code 4503) after CHAT_DRAIN_GRACE seconds.
 
 Under daphne it starts when the reactor runs and drains before the reactor shuts down; elsewhere
 (tests) it starts on the first connection.
@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 import sys
 from collections import defaultdict
@@ -38,7 +39,6 @@ from chatproject.redis_client import get_async_redis
 
 log = logging.getLogger(__name__)
 
-CLOSE_SERVER_RESTART = 1012  # WebSocket close code: the server is going away, reconnect via discovery
 
 
 class LocalConnection(Protocol):
@@ -124,6 +124,8 @@ class ChatServerRuntime:
         for conn in list(self.connections.values()):
             with contextlib.suppress(Exception):
                 await conn.close_for_drain()
+        if self.connections:
+            await asyncio.sleep(0.5)  # let the close frames go out before the server shuts down
         await self.stop()
 
     # ---------------------------------------------------------------- connections
@@ -241,18 +243,34 @@ def chat_runtime() -> ChatServerRuntime:
 
 
 def install_daphne_hooks() -> None:
-    """Under daphne: start with the reactor, drain before it shuts down (SIGTERM)."""
+    """Under daphne: start with the reactor; on SIGTERM drain, then stop the reactor.
+
+    SIGTERM is taken over once the reactor runs: daphne's own shutdown trigger cancels every
+    application at once, so draining must finish before the reactor is asked to stop.
+    """
     if "daphne.server" not in sys.modules:
         return
-    from twisted.internet import defer, reactor
+    from twisted.internet import reactor
 
-    started: list[asyncio.Future[None]] = []
+    tasks: list[asyncio.Future[None]] = []  # keeps references to the background tasks
+    draining: list[bool] = []
+
+    async def _drain_then_stop() -> None:
+        try:
+            await chat_runtime().drain()
+        finally:
+            reactor.stop()  # type: ignore[misc]
+
+    def _begin_drain() -> None:
+        tasks.append(asyncio.ensure_future(_drain_then_stop()))
+
+    def _on_sigterm(signum: int, frame: object) -> None:
+        if not draining:  # a second SIGTERM does not start a second drain
+            draining.append(True)
+            asyncio.get_event_loop().call_soon_threadsafe(_begin_drain)
 
     def _start() -> None:
-        started.append(asyncio.ensure_future(chat_runtime().ensure_started()))
-
-    def _drain() -> defer.Deferred[None]:
-        return defer.Deferred.fromFuture(asyncio.ensure_future(chat_runtime().drain()))
+        signal.signal(signal.SIGTERM, _on_sigterm)
+        tasks.append(asyncio.ensure_future(chat_runtime().ensure_started()))
 
     reactor.callWhenRunning(_start)
-    reactor.addSystemEventTrigger("before", "shutdown", _drain)  # type: ignore[arg-type]

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -20,64 +18,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-PROGRAMS = {"api-1", "api-2", "chat-1", "chat-2", "worker-sync", "worker-push", "beat"}
+from tests.stack import PROGRAMS, Stack
 
 pytestmark = pytest.mark.process
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Stack:
-    def __init__(self, var: Path) -> None:
-        self.var = var
-        self.lb_port = _free_port()
-        self.api_ports = [_free_port(), _free_port()]
-        self.chat_ports = [_free_port(), _free_port()]
-        self.env = {
-            **os.environ,
-            "CHAT_VAR_DIR": str(var),
-            "LB_PORT": str(self.lb_port),
-            "API_PORTS": ",".join(map(str, self.api_ports)),
-            "CHAT_PORTS": ",".join(map(str, self.chat_ports)),
-            "DJANGO_SETTINGS_MODULE": "chatproject.settings.test",
-        }
-
-    def run(self, *args: str) -> str:
-        done = subprocess.run(args, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout
-
-    def status(self) -> dict[str, tuple[str, int | None]]:
-        out = subprocess.run(
-            [str(ROOT / ".venv/bin/supervisorctl"), "-c", str(self.var / "supervisord.conf"), "status"],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        ).stdout
-        result: dict[str, tuple[str, int | None]] = {}
-        for line in out.splitlines():
-            parts = line.split()
-            if len(parts) >= 2:
-                pid = int(parts[3].rstrip(",")) if len(parts) > 3 and parts[2] == "pid" else None
-                result[parts[0]] = (parts[1], pid)
-        return result
-
-    def wait_all_running(self, timeout: float = 60) -> dict[str, tuple[str, int | None]]:
-        deadline = time.monotonic() + timeout
-        status: dict[str, tuple[str, int | None]] = {}
-        while time.monotonic() < deadline:
-            status = self.status()
-            if set(status) == PROGRAMS and all(state == "RUNNING" for state, _ in status.values()):
-                return status
-            time.sleep(0.5)
-        raise AssertionError(f"not all programs running: {status}")
 
 
 def _get_json(url: str) -> tuple[int, dict[str, object]]:
@@ -95,13 +38,11 @@ def _get_json(url: str) -> tuple[int, dict[str, object]]:
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
     s = Stack(tmp_path / "var")
-    s.run("scripts/services.sh", "start", "nginx")
-    s.run("scripts/run.sh", "up")
+    s.start()
     try:
         yield s
     finally:
-        subprocess.run(["scripts/run.sh", "stop"], cwd=ROOT, env=s.env, timeout=60)
-        subprocess.run(["scripts/services.sh", "stop", "nginx"], cwd=ROOT, env=s.env, timeout=30)
+        s.stop()
 
 
 def test_load_balancer_spreads_over_both_api_servers(stack: Stack) -> None:

@@ -172,13 +172,13 @@ async def test_draining_server_closes_new_sockets_4503(alice: User) -> None:
 
 
 async def test_drain_tells_clients_and_closes_them(alice: User) -> None:
-    """Draining sends server.draining, leaves discovery and closes the socket with 1012."""
+    """Draining sends server.draining, leaves discovery and closes the socket with 4503."""
     comm = await _connect(alice)
     runtime = runtime_module.chat_runtime()
     with override_settings(CHAT_DRAIN_GRACE=0.1):
         await runtime.drain()
     assert await _recv(comm) == {"type": "server.draining"}
-    assert await _closed_with(comm) == 1012
+    assert await _closed_with(comm) == 4503
     from chat import redis_keys
 
     assert runtime.server_id not in {e.id for e in redis_keys.servers_live(get_redis())}

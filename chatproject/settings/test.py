@@ -7,7 +7,14 @@ give each its own TEST_REDIS_DB too.
 """
 
 from chatproject.settings.base import *  # noqa: F403
-from chatproject.settings.base import CASSANDRA_KEYSPACE, CHANNEL_LAYERS, DATABASES, REDIS_HOST, REDIS_PORT
+from chatproject.settings.base import (
+    CACHES,
+    CASSANDRA_KEYSPACE,
+    CHANNEL_LAYERS,
+    DATABASES,
+    REDIS_HOST,
+    REDIS_PORT,
+)
 from chatproject.settings.env import env_bool, env_int, env_str
 
 _RUN = env_str("TEST_RUN_ID", "")
@@ -25,6 +32,7 @@ REDIS_DB = env_int("TEST_REDIS_DB", 1)
 REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
 CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS_URL]
 CELERY_BROKER_URL = REDIS_URL
+CACHES["default"]["LOCATION"] = env_str("CACHE_URL", REDIS_URL)
 # the sync-queue task runs inline in in-process tests (REST sends, consumer tests); the
 # process-level tests in tests/ start real Celery workers with CELERY_TASK_ALWAYS_EAGER=0
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", True)

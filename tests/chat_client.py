@@ -1,0 +1,159 @@
+"""A test client device of the chat protocol (docs/protocol.md), as a real app would be written:
+it keeps `cur_max_message_id`, an outbox of unacknowledged sends that it resends with the same
+`client_msg_id`, and the messages it has seen, de-duplicated by ID."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from typing import Any
+
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from tests.stack import api_call
+
+
+class Device:
+    def __init__(self, *, api: str, token: str, user_id: int, name: str) -> None:
+        self.api = api
+        self.token = token
+        self.user_id = user_id
+        self.name = name
+        self.ws: ClientConnection | None = None
+        self.cur_max = 0
+        self.seen: dict[int, dict[str, Any]] = {}  # message id -> message, de-duplicated
+        self.order: list[int] = []  # message ids in the order they arrived (live or sync)
+        self.outbox: dict[str, dict[str, Any]] = {}  # client_msg_id -> frame, until acked
+        self.acks: dict[str, int] = {}  # client_msg_id -> message id
+        self.live: list[int] = []  # ids of the message.new frames received
+        self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.closed_with: int | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    @classmethod
+    def login(cls, *, api: str, username: str, password: str, name: str) -> Device:
+        status, body = api_call(
+            api, "POST", "auth/login", {"username": username, "password": password, "device_name": name}
+        )
+        assert status == 200, body
+        return cls(api=api, token=body["token"], user_id=body["user"]["id"], name=name)
+
+    def ticket(self) -> tuple[str, str]:
+        status, body = api_call(self.api, "GET", "chat/server", token=self.token)
+        assert status == 200, body
+        return body["chat_server"]["url"], body["ticket"]
+
+    async def connect(self, url: str | None = None) -> str:
+        """Open the socket (to `url`, or where discovery says); returns the URL used."""
+        assigned, ticket = await asyncio.to_thread(self.ticket)
+        target = url or assigned
+        self.ws = await websockets.connect(f"{target}?ticket={ticket}", max_size=2**20)
+        self.closed_with = None
+        self._reader = asyncio.create_task(self._read(self.ws))
+        await self.request({"type": "heartbeat"}, "heartbeat.ack")
+        return target
+
+    async def _read(self, ws: ClientConnection) -> None:
+        try:
+            async for raw in ws:
+                frame = json.loads(raw)
+                kind = frame["type"]
+                if kind == "message.ack":
+                    sent = self.outbox.pop(frame["client_msg_id"], None)
+                    self.acks[frame["client_msg_id"]] = int(frame["message_id"])
+                    if sent is not None:  # my own message is part of what this device has
+                        self._see({**sent, "id": frame["message_id"], "sender_id": self.user_id})
+                elif kind in ("message.new", "message.updated"):
+                    if kind == "message.new":
+                        self.live.append(int(frame["message"]["id"]))
+                    self._see(frame["message"])
+                elif kind == "sync.batch":
+                    for message in frame["messages"]:
+                        self._see(message)
+                elif kind == "sync.done":
+                    self.cur_max = max(self.cur_max, int(frame["cur_max_message_id"]))
+                await self.frames.put(frame)
+        except websockets.ConnectionClosed as exc:
+            self.closed_with = exc.rcvd.code if exc.rcvd else None
+        finally:
+            if self.closed_with is None and ws.close_code is not None:
+                self.closed_with = ws.close_code
+
+    def _see(self, message: dict[str, Any]) -> None:
+        mid = int(message["id"])
+        if mid not in self.seen:
+            self.order.append(mid)
+        self.seen[mid] = message
+        self.cur_max = max(self.cur_max, mid)
+
+    async def request(self, frame: dict[str, Any], answer: str, *, wait: float = 10) -> dict[str, Any]:
+        assert self.ws is not None
+        await self.ws.send(json.dumps(frame))
+        return await self.next_frame(answer, wait=wait)
+
+    async def next_frame(self, kind: str, *, wait: float = 10) -> dict[str, Any]:
+        async with asyncio.timeout(wait):
+            while True:
+                frame = await self.frames.get()
+                if frame["type"] == kind:
+                    return frame
+
+    async def send(self, conversation_id: int, body: str) -> str:
+        client_msg_id = uuid.uuid4().hex
+        frame = {
+            "type": "message.send",
+            "conversation_id": conversation_id,
+            "client_msg_id": client_msg_id,
+            "body": body,
+        }
+        self.outbox[client_msg_id] = frame
+        assert self.ws is not None
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await self.ws.send(json.dumps(frame))
+        return client_msg_id
+
+    async def resend_outbox(self) -> None:
+        assert self.ws is not None
+        for frame in list(self.outbox.values()):
+            await self.ws.send(json.dumps(frame))
+
+    async def wait_acked(
+        self, client_msg_ids: list[str], *, wait: float = 30, resend_every: float = 8
+    ) -> None:
+        """Wait until every send is acknowledged, resending the outbox now and then."""
+        async with asyncio.timeout(wait):
+            waited = 0.0
+            while any(c not in self.acks for c in client_msg_ids):
+                await asyncio.sleep(0.1)
+                waited += 0.1
+                if waited >= resend_every:
+                    waited = 0.0
+                    await self.resend_outbox()
+
+    async def sync(self) -> list[int]:
+        """sync from cur_max_message_id; returns the IDs that were new to this device."""
+        before = set(self.seen)
+        await self.request({"type": "sync", "since": str(self.cur_max)}, "sync.done", wait=30)
+        return sorted(set(self.seen) - before)
+
+    async def wait_seen(self, ids: set[int], *, wait: float = 10) -> None:
+        async with asyncio.timeout(wait):
+            while not ids <= set(self.seen):  # noqa: ASYNC110  (polls state the reader task fills)
+                await asyncio.sleep(0.05)
+
+    async def wait_closed(self, *, wait: float = 10) -> int:
+        async with asyncio.timeout(wait):
+            while self.closed_with is None:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        return self.closed_with
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self._reader is not None:
+            with contextlib.suppress(Exception):
+                await self._reader
+        self.ws = None

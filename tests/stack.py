@@ -1,0 +1,132 @@
+"""A real process stack for process-level tests: supervisord running the program set of `make run`
+(two API servers, two daphne chat servers, the sync and push Celery workers, beat) and an nginx
+load balancer, on free ports, in a scratch var dir, against the test databases of this run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAMS = {"api-1", "api-2", "chat-1", "chat-2", "worker-sync", "worker-push", "beat"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Stack:
+    def __init__(self, var: Path, *, extra_env: dict[str, str] | None = None) -> None:
+        self.var = var
+        self.lb_port = free_port()
+        self.api_ports = [free_port(), free_port()]
+        self.chat_ports = [free_port(), free_port()]
+        self.env = {
+            **os.environ,
+            "CHAT_VAR_DIR": str(var),
+            "LB_PORT": str(self.lb_port),
+            "API_PORTS": ",".join(map(str, self.api_ports)),
+            "CHAT_PORTS": ",".join(map(str, self.chat_ports)),
+            "DJANGO_SETTINGS_MODULE": "chatproject.settings.test",
+            # the processes run the real Celery workers, not the in-process eager mode of tests
+            "CELERY_TASK_ALWAYS_EAGER": "0",
+            **(extra_env or {}),
+        }
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.lb_port}/api/v1/"
+
+    def chat_url(self, index: int) -> str:
+        return f"ws://127.0.0.1:{self.chat_ports[index]}/ws/chat"
+
+    def run(self, *args: str) -> str:
+        done = subprocess.run(args, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    def start(self) -> None:
+        self.run("scripts/services.sh", "start", "nginx")
+        self.run("scripts/run.sh", "up")
+
+    def stop(self) -> None:
+        subprocess.run(["scripts/run.sh", "stop"], cwd=ROOT, env=self.env, timeout=90, check=False)
+        subprocess.run(
+            ["scripts/services.sh", "stop", "nginx"], cwd=ROOT, env=self.env, timeout=30, check=False
+        )
+
+    def ctl(self, *args: str) -> str:
+        return subprocess.run(
+            [str(ROOT / ".venv/bin/supervisorctl"), "-c", str(self.var / "supervisord.conf"), *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+
+    def status(self) -> dict[str, tuple[str, int | None]]:
+        result: dict[str, tuple[str, int | None]] = {}
+        for line in self.ctl("status").splitlines():
+            parts = line.split()
+            if len(parts) >= 2:
+                pid = int(parts[3].rstrip(",")) if len(parts) > 3 and parts[2] == "pid" else None
+                result[parts[0]] = (parts[1], pid)
+        return result
+
+    def wait_all_running(self, timeout: float = 60) -> dict[str, tuple[str, int | None]]:
+        deadline = time.monotonic() + timeout
+        status: dict[str, tuple[str, int | None]] = {}
+        while time.monotonic() < deadline:
+            status = self.status()
+            if set(status) == PROGRAMS and all(state == "RUNNING" for state, _ in status.values()):
+                return status
+            time.sleep(0.5)
+        raise AssertionError(f"not all programs running: {status}")
+
+    def wait_http(self, url: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=5):
+                    return
+            except (OSError, urllib.error.HTTPError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+
+    def wait_ready(self) -> None:
+        """Every program running and answering: API servers, chat servers (registered), workers."""
+        self.wait_all_running()
+        for port in self.api_ports:
+            self.wait_http(f"http://127.0.0.1:{port}/healthz")
+        for port in self.chat_ports:
+            self.wait_http(f"http://127.0.0.1:{port}/healthz")
+
+
+def api_call(
+    base: str, method: str, path: str, body: Any = None, token: str | None = None
+) -> tuple[int, Any]:
+    """One JSON request to the REST API; returns (status, parsed body)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base + path, method=method, data=data)
+    request.add_header("content-type", "application/json")
+    if token:
+        request.add_header("authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        return exc.code, json.loads(raw) if raw else None

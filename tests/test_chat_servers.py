@@ -1,0 +1,281 @@
+"""The message flow across real processes: two daphne chat servers, real Celery sync and push
+workers, the API servers behind nginx, real PostgreSQL, Redis and Cassandra (design note §4.1-4.3,
+DESIGN.md §5)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from accounts.models import User
+from chat.delivery import Origin, sync_item
+from chat.services import conversation_direct_open, message_prepare
+from chat.snowflake import TIMESTAMP_SHIFT
+from chat.tasks import messages_sync
+from chatproject.celery import app as celery_app
+from tests.chat_client import Device
+from tests.stack import Stack, api_call
+
+pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "correct-horse-battery-staple"
+LATE_SECONDS = 2.0  # CHAT_LATE_ID_SECONDS of this stack: short, so the hole test runs quickly
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, django_db_setup: None) -> Iterator[Stack]:
+    s = Stack(
+        tmp_path_factory.mktemp("stack") / "var",
+        extra_env={
+            # the processes use this run's test database (the one pytest created)
+            "POSTGRES_DB": str(connection.settings_dict["NAME"]),
+            "CHAT_LATE_ID_SECONDS": str(LATE_SECONDS),
+            "CELERY_VISIBILITY_TIMEOUT": "5",
+            "CHAT_REGISTRY_TTL": "4",
+            "CHAT_REGISTRY_REFRESH": "1",
+            "CHAT_DRAIN_GRACE": "1",
+        },
+    )
+    s.start()
+    try:
+        s.wait_ready()
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def direct(alice: User, bob: User, cassandra_clean: str) -> int:
+    conversation, _ = conversation_direct_open(user=alice, other_id=bob.pk)
+    return int(conversation.pk)
+
+
+def _device(stack: Stack, user: User, name: str) -> Device:
+    return Device.login(api=stack.api, username=user.username, password=PASSWORD, name=name)
+
+
+def _wait_registered(stack: Stack, count: int = 2, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        from chat import redis_keys
+        from chatproject.redis_client import get_redis
+
+        if len(redis_keys.servers_live(get_redis())) >= count:
+            return
+        time.sleep(0.2)
+    raise AssertionError("chat servers did not register")
+
+
+async def test_alice_and_bob_on_two_servers_talk_and_every_device_converges(
+    stack: Stack, alice: User, bob: User, direct: int
+) -> None:
+    """Alice on server 1, Bob on server 2, both ways; Alice's 2nd device sees both; then Bob
+    misses 50 messages and, reconnecting to the other server, syncs exactly those 50 in order."""
+    _wait_registered(stack)
+    a1, a2, b1 = _device(stack, alice, "a1"), _device(stack, alice, "a2"), _device(stack, bob, "b1")
+    await a1.connect(stack.chat_url(0))
+    await a2.connect(stack.chat_url(1))
+    await b1.connect(stack.chat_url(1))
+
+    hello = await a1.send(direct, "hello bob")
+    await a1.wait_acked([hello])
+    await b1.wait_seen({a1.acks[hello]})
+    reply = await b1.send(direct, "hello alice")
+    await b1.wait_acked([reply])
+    await a1.wait_seen({b1.acks[reply]})
+    await a2.wait_seen({a1.acks[hello], b1.acks[reply]})
+    assert b1.live == [a1.acks[hello]]  # the sender's own device gets the ack, not a copy
+    assert a1.live == [b1.acks[reply]]
+
+    await b1.close()
+    sent = [await a1.send(direct, f"missed {i}") for i in range(50)]
+    await a1.wait_acked(sent)
+    missed = [a1.acks[c] for c in sent]
+    assert missed == sorted(missed)
+
+    await b1.connect(stack.chat_url(0))  # the other server this time
+    new = await b1.sync()
+    assert new == missed  # exactly those 50, in ID order, none twice
+    assert [int(b1.seen[m]["id"]) for m in new] == missed
+    assert [b1.seen[m]["body"] for m in new] == [f"missed {i}" for i in range(50)]
+    await a2.wait_seen(set(missed))
+    for device in (a1, a2, b1):
+        await device.close()
+
+
+async def test_resend_after_reconnect_is_stored_once(
+    stack: Stack, alice: User, bob: User, direct: int
+) -> None:
+    """The outbox resends on a new socket with the same client_msg_id: same ID, one message."""
+    _wait_registered(stack)
+    a1 = _device(stack, alice, "a1")
+    await a1.connect(stack.chat_url(0))
+    cmid = await a1.send(direct, "only once")
+    await a1.wait_acked([cmid])
+    first = a1.acks.pop(cmid)
+    await a1.close()
+    await a1.connect(stack.chat_url(1))
+    a1.outbox[cmid] = {
+        "type": "message.send",
+        "conversation_id": direct,
+        "client_msg_id": cmid,
+        "body": "only once",
+    }
+    await a1.resend_outbox()
+    await a1.wait_acked([cmid])
+    assert a1.acks[cmid] == first
+    status, page = api_call(stack.api, "GET", f"conversations/{direct}/messages?limit=50", token=a1.token)
+    assert status == 200
+    assert [m["body"] for m in page["messages"]] == ["only once"]
+    await a1.close()
+
+
+async def test_rest_send_goes_through_the_sync_queue_and_reaches_sockets(
+    stack: Stack, alice: User, bob: User, direct: int
+) -> None:
+    """POST .../messages is stored by the sync worker and delivered live like a socket send."""
+    _wait_registered(stack)
+    a1, b1 = _device(stack, alice, "a1"), _device(stack, bob, "b1")
+    await b1.connect(stack.chat_url(1))
+    status, message = await asyncio.to_thread(
+        api_call,
+        stack.api,
+        "POST",
+        f"conversations/{direct}/messages",
+        {"client_msg_id": "rest-1", "body": "from REST"},
+        a1.token,
+    )
+    assert status == 201, message
+    await b1.wait_seen({int(message["id"])})
+    status, again = await asyncio.to_thread(
+        api_call,
+        stack.api,
+        "POST",
+        f"conversations/{direct}/messages",
+        {"client_msg_id": "rest-1", "body": "from REST"},
+        a1.token,
+    )
+    assert (status, again["id"]) == (200, message["id"])
+    await b1.close()
+
+
+def _prepare(sender: User, conversation_id: int, body: str) -> Any:
+    return message_prepare(
+        sender_id=sender.pk, conversation_id=conversation_id, client_msg_id=body, body=body
+    )
+
+
+def _enqueue_late(pending: Any) -> None:
+    """Put a prepared message on the real sync queue now (it was held back, as a slow queue
+    would). send_task always goes through the broker, even where tests run tasks eagerly."""
+    celery_app.send_task(
+        messages_sync.name, kwargs={"items": [sync_item(pending=pending, origin=Origin())]}, queue="sync"
+    )
+
+
+async def test_a_message_stored_late_still_reaches_a_device_that_saw_newer_ones(
+    stack: Stack, alice: User, bob: User, direct: int
+) -> None:
+    """The cur_max_message_id hole (DESIGN.md §4): a message numbered before one Bob saw but
+    stored after he disconnected still reaches him — by the sync look-back when it is a little
+    late, by a fresh ID when it is later than CHAT_LATE_ID_SECONDS."""
+    _wait_registered(stack)
+    a1, b1 = _device(stack, alice, "a1"), _device(stack, bob, "b1")
+    await a1.connect(stack.chat_url(0))
+    await b1.connect(stack.chat_url(1))
+
+    # a little late: stored with its own ID, smaller than one Bob has already seen
+    slow = await asyncio.to_thread(_prepare, alice, direct, "slow")
+    fast = await a1.send(direct, "fast")
+    await a1.wait_acked([fast])
+    await b1.wait_seen({a1.acks[fast]})
+    assert slow.id < a1.acks[fast] == b1.cur_max
+    await b1.close()
+    await asyncio.to_thread(_enqueue_late, slow)
+    await b1.connect(stack.chat_url(0))
+    deadline = time.monotonic() + 15
+    while slow.id not in b1.seen and time.monotonic() < deadline:
+        await b1.sync()
+        await asyncio.sleep(0.3)
+    assert slow.id in b1.seen  # found by the look-back although its ID < Bob's cur_max_message_id
+
+    # very late: older than CHAT_LATE_ID_SECONDS at storage, so the worker gives it a fresh ID
+    stale = await asyncio.to_thread(_prepare, alice, direct, "stale")
+    await asyncio.sleep(LATE_SECONDS + 1.5)  # it waits in a slow queue while the chat goes on
+    newer = await a1.send(direct, "newer")
+    await a1.wait_acked([newer])
+    await b1.wait_seen({a1.acks[newer]})
+    await b1.close()
+    window = int(LATE_SECONDS * 1000) << TIMESTAMP_SHIFT
+    assert stale.id < b1.cur_max - window  # with its own ID, no look-back would ever find it
+    await asyncio.to_thread(_enqueue_late, stale)
+    await b1.connect(stack.chat_url(1))
+    deadline = time.monotonic() + 15
+    found: list[dict[str, Any]] = []
+    while not found and time.monotonic() < deadline:
+        await b1.sync()
+        found = [m for m in b1.seen.values() if m["client_msg_id"] == "stale"]
+        await asyncio.sleep(0.3)
+    assert len(found) == 1
+    assert int(found[0]["id"]) > a1.acks[newer]  # renumbered past what Bob had seen
+    for device in (a1, b1):
+        await device.close()
+
+
+async def test_killed_sync_worker_loses_no_acknowledged_message(
+    stack: Stack, alice: User, bob: User, direct: int
+) -> None:
+    """kill -9 of the sync worker mid-stream: every message is acked eventually (redelivery plus
+    the client's resends), and stored exactly once."""
+    _wait_registered(stack)
+    a1, b1 = _device(stack, alice, "a1"), _device(stack, bob, "b1")
+    await a1.connect(stack.chat_url(0))
+    await b1.connect(stack.chat_url(1))
+    worker_pid = stack.status()["worker-sync"][1]
+    assert worker_pid is not None
+    sent = []
+    for i in range(40):
+        sent.append(await a1.send(direct, f"k{i}"))
+        if i == 10:
+            os.killpg(os.getpgid(worker_pid), signal.SIGKILL)  # the worker and its pool children
+    await a1.wait_acked(sent, wait=90, resend_every=6)
+    ids = [a1.acks[c] for c in sent]
+    assert len(set(ids)) == 40
+    await b1.sync()
+    bodies = [m["body"] for m in b1.seen.values() if m["body"].startswith("k")]
+    assert sorted(bodies) == sorted(f"k{i}" for i in range(40))
+    status, page = api_call(stack.api, "GET", f"conversations/{direct}/messages?limit=100", token=a1.token)
+    assert status == 200
+    stored = [m["body"] for m in page["messages"]]
+    assert sorted(stored) == sorted(f"k{i}" for i in range(40))  # none lost, none twice
+    for device in (a1, b1):
+        await device.close()
+
+
+async def test_draining_server_tells_clients_and_leaves_discovery(
+    stack: Stack, alice: User, direct: int
+) -> None:
+    """SIGTERM to a chat server: its clients get server.draining and a 4503 close, discovery stops
+    handing it out, and the client reconnects through discovery to the other server."""
+    _wait_registered(stack)
+    a1 = _device(stack, alice, "a1")
+    await a1.connect(stack.chat_url(1))
+    stack.ctl("stop", "chat-2")
+    await a1.next_frame("server.draining", wait=10)
+    assert await a1.wait_closed() == 4503
+    for _ in range(5):
+        url, _ticket = a1.ticket()
+        assert url == stack.chat_url(0)
+    await a1.connect()
+    cmid = await a1.send(direct, "after the drain")
+    await a1.wait_acked([cmid])
+    await a1.close()
+    stack.ctl("start", "chat-2")
+    _wait_registered(stack)
