@@ -40,7 +40,6 @@ from chatproject.redis_client import get_async_redis
 log = logging.getLogger(__name__)
 
 
-
 class LocalConnection(Protocol):
     """What the runtime needs of a consumer."""
 
