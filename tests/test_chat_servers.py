@@ -279,3 +279,37 @@ async def test_draining_server_tells_clients_and_leaves_discovery(
     await a1.close()
     stack.ctl("start", "chat-2")
     _wait_registered(stack)
+
+
+async def test_killed_chat_server_loses_nothing(stack: Stack, alice: User, bob: User, direct: int) -> None:
+    """kill -9 of Alice's chat server: she reconnects through discovery, syncs, resends her
+    outbox; Bob ends with every message exactly once."""
+    _wait_registered(stack)
+    a1, b1 = _device(stack, alice, "a1"), _device(stack, bob, "b1")
+    await a1.connect(stack.chat_url(0))
+    await b1.connect(stack.chat_url(1))
+    sent = [await a1.send(direct, f"before {i}") for i in range(5)]
+    await a1.wait_acked(sent)
+    victim = stack.status()["chat-1"][1]
+    assert victim is not None
+    os.kill(victim, signal.SIGKILL)
+    assert await a1.wait_closed() == 1006  # no close frame: the server died
+    unsent = [await a1.send(direct, f"after {i}") for i in range(5)]  # queued in the outbox only
+    for _ in range(40):  # reconnect through discovery until a chat server takes her
+        try:
+            await a1.connect()
+            break
+        except OSError:
+            await asyncio.sleep(0.5)
+    await a1.sync()
+    await a1.resend_outbox()
+    await a1.wait_acked(unsent)
+    expected = {f"before {i}" for i in range(5)} | {f"after {i}" for i in range(5)}
+    await b1.wait_seen({a1.acks[c] for c in sent + unsent})
+    assert sorted(m["body"] for m in b1.seen.values()) == sorted(expected)
+    status, page = api_call(stack.api, "GET", f"conversations/{direct}/messages?limit=100", token=a1.token)
+    assert status == 200
+    assert sorted(m["body"] for m in page["messages"]) == sorted(expected)
+    for device in (a1, b1):
+        await device.close()
+    stack.wait_all_running()
