@@ -20,6 +20,12 @@ from chat.services import conversation_mark_read
 from chatproject.redis_client import get_async_redis
 
 
+def _read_receipts_on(*, user_id: int) -> bool:
+    from accounts.models import User
+
+    return User.objects.filter(pk=user_id, read_receipts_enabled=True).exists()
+
+
 def user_may_connect(*, user_id: int) -> bool:
     """A ticket's user still exists and is active (a deactivated user cannot connect)."""
     from accounts.models import User
@@ -107,11 +113,14 @@ async def typing_announce(*, user_id: int, conversation_id: int, skip_conn: str,
 async def read_mark(
     *, user_id: int, conversation_id: int, message_id: int, skip_conn: str, server_id: str
 ) -> None:
-    """Store the read marker, then tell the other members and the user's other devices."""
+    """Store the read marker, then tell the other members (unless the user turned read receipts
+    off) and the user's other devices."""
     marker = await database_sync_to_async(conversation_mark_read)(
         user_id=user_id, conversation_id=conversation_id, message_id=message_id
     )
     members = await database_sync_to_async(conversation_member_ids)(conversation_id=conversation_id)
+    if not await database_sync_to_async(_read_receipts_on)(user_id=user_id):
+        members = {user_id}  # receipts off: only this user's other devices learn of it
     await _publish_to_users(
         user_ids=members,
         frame={

@@ -358,3 +358,17 @@ async def test_group_message_reaches_every_member(alice: User, bob: User, carol:
         assert (await _recv_type(comm, "message.new"))["message"]["id"] == ack["message_id"]
     for comm in (a1, b1, c1):
         await comm.disconnect()
+
+
+async def test_read_receipts_off_tells_only_my_other_devices(alice: User, bob: User, direct: int) -> None:
+    """With read receipts off, Bob's marker is stored and reaches his other device, not Alice."""
+    await database_sync_to_async(User.objects.filter(pk=bob.pk).update)(read_receipts_enabled=False)
+    a1, b1, b2 = await _connect(alice), await _connect(bob, device="b1"), await _connect(bob, device="b2")
+    await _send(a1, _msg(direct, "unseen receipt"))
+    message_id = (await _recv_type(a1, "message.ack"))["message_id"]
+    await _recv_type(b1, "message.new")
+    await _send(b1, {"type": "read", "conversation_id": direct, "message_id": message_id})
+    assert (await _recv_type(b2, "read"))["message_id"] == message_id
+    assert await a1.receive_nothing(timeout=0.5)
+    for comm in (a1, b1, b2):
+        await comm.disconnect()
