@@ -7,13 +7,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SERVICES := scripts/services.sh
 
-.PHONY: help venv services migrate seed run test lint format stop status collectstatic
+.PHONY: help venv services migrate seed run test lint format stop status collectstatic bench
 
 help:
 	@echo "make run     set up everything and run the whole stack (Ctrl-C stops the processes)"
 	@echo "make test    set up everything, lint, and run the test suite against the real services"
 	@echo "make stop    stop the application processes and the services"
 	@echo "make status  show which services run"
+	@echo "make bench   load-test the stack against a bare relay (QUICK=1: the 2-minute run)"
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -40,6 +41,10 @@ collectstatic: venv
 run: seed collectstatic
 	$(SERVICES) start nginx
 	scripts/run.sh
+
+# uses the stack of `make run` when it runs, else starts it and stops it again (bench/run.sh)
+bench: venv
+	bench/run.sh $(if $(QUICK),--quick)
 
 lint: venv
 	$(VENV)/bin/ruff format --check .

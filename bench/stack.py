@@ -1,0 +1,176 @@
+"""The bench's Django side: set-up of the bench population, connect tickets for idle connections,
+the discovery registry, and the stored-exactly-once count in Cassandra.
+
+Everything here goes through the project's own services: users and their device tokens are made
+directly (registering thousands through the API would take minutes, the login lockout and the
+anonymous throttle forbid it), conversations by the conversation services, tickets by the ticket
+service, and the count reads the message store module (`chat.cql.message_store`).
+Call `django_setup()` first; nothing here runs inside the event loop.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH_PASSWORD = "bench-pass-not-secret"
+DEVICE_NAME = "bench"
+
+
+def api_base_url() -> str:
+    """The load balancer of the local stack (LB_PORT)."""
+    from chatproject.settings.env import env_str
+
+    return f"http://127.0.0.1:{env_str('LB_PORT', '8000')}"
+
+
+def output_dir() -> Path:
+    """`var/bench` (under CHAT_VAR_DIR)."""
+    from django.conf import settings
+
+    return Path(settings.VAR_DIR) / "bench"
+
+
+def django_setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatproject.settings.local")
+    import django
+
+    django.setup()
+
+
+@dataclass(frozen=True)
+class BenchUser:
+    user_id: int
+    username: str
+    token: str
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: int
+    member_ids: tuple[int, ...]
+
+
+@dataclass
+class Population:
+    users: list[BenchUser]
+    pairs: list[tuple[BenchUser, BenchUser, int]]  # sender, receiver, direct conversation
+    groups: list[Conversation]
+    sync_user: BenchUser
+    sync_partners: list[tuple[BenchUser, int]]  # partner, direct conversation with the sync user
+    run_start_id: int  # every message of this run has a larger ID
+
+    def conversations(self) -> dict[int, tuple[int, ...]]:
+        out: dict[int, tuple[int, ...]] = {cid: (a.user_id, b.user_id) for a, b, cid in self.pairs}
+        out.update({g.id: g.member_ids for g in self.groups})
+        out.update({cid: (p.user_id, self.sync_user.user_id) for p, cid in self.sync_partners})
+        return out
+
+
+def _users_ensure(usernames: list[str]) -> list[BenchUser]:
+    from django.contrib.auth.hashers import make_password
+
+    from accounts.models import DeviceToken, User
+    from accounts.services import device_token_create
+
+    existing = set(User.objects.filter(username__in=usernames).values_list("username", flat=True))
+    password = make_password(BENCH_PASSWORD)  # hashed once: Argon2 per user would take minutes
+    User.objects.bulk_create(
+        [
+            User(username=name, email=f"{name}@bench.invalid", display_name=name, password=password)
+            for name in usernames
+            if name not in existing
+        ],
+        ignore_conflicts=True,
+    )
+    users = {u.username: u for u in User.objects.filter(username__in=usernames)}
+    DeviceToken.objects.filter(user__in=users.values(), device_name=DEVICE_NAME).delete()
+    out = []
+    for name in usernames:
+        user = users[name]
+        _, raw = device_token_create(user=user, device_name=DEVICE_NAME)
+        out.append(BenchUser(user_id=user.pk, username=name, token=raw))
+    return out
+
+
+def _direct(a: BenchUser, b: BenchUser) -> int:
+    from accounts.models import User
+    from chat.services import conversation_direct_open
+
+    conversation, _ = conversation_direct_open(user=User.objects.get(pk=a.user_id), other_id=b.user_id)
+    return int(conversation.pk)
+
+
+def _group(title: str, members: list[BenchUser]) -> Conversation:
+    from accounts.models import User
+    from chat.models import Conversation as ConversationRow
+    from chat.models import ConversationKind, Membership
+    from chat.services import conversation_group_create
+
+    owner = User.objects.get(pk=members[0].user_id)
+    wanted = {m.user_id for m in members}
+    for row in ConversationRow.objects.filter(kind=ConversationKind.GROUP, title=title, owner=owner):
+        have = set(Membership.objects.filter(conversation=row).values_list("user_id", flat=True))
+        if have == wanted:
+            return Conversation(id=row.pk, member_ids=tuple(sorted(have)))
+    row = conversation_group_create(owner=owner, title=title, member_ids=[m.user_id for m in members])
+    return Conversation(id=row.pk, member_ids=tuple(sorted(wanted)))
+
+
+def bench_setup(*, pairs: int, groups: int, group_size: int, sync_partners: int) -> Population:
+    """The bench users (bench_00000...), their tokens and conversations; idempotent."""
+    from chat.snowflake import snowflake_min_for_time
+
+    n = max(2 * pairs, groups * group_size)
+    users = _users_ensure([f"bench_{i:05d}" for i in range(n)] + ["bench_sync"])
+    sync_user, users = users[-1], users[:-1]
+    pair_list = [(users[2 * i], users[2 * i + 1], 0) for i in range(pairs)]
+    pair_list = [(a, b, _direct(a, b)) for a, b, _ in pair_list]
+    group_list = [
+        _group(f"bench group {g}", users[g * group_size : (g + 1) * group_size]) for g in range(groups)
+    ]
+    partners = [(p, _direct(p, sync_user)) for p in users[:sync_partners]]
+    return Population(
+        users=users,
+        pairs=pair_list,
+        groups=group_list,
+        sync_user=sync_user,
+        sync_partners=partners,
+        run_start_id=snowflake_min_for_time(int(time.time() * 1000) - 1000),
+    )
+
+
+def tickets_issue(user_ids: Iterable[int], *, device_prefix: str) -> list[str]:
+    """Connect tickets from the ticket service, one per (user, device)."""
+    from chat.tickets import ticket_issue
+
+    return [ticket_issue(user_id=uid, device_id=f"{device_prefix}-{i}") for i, uid in enumerate(user_ids)]
+
+
+def chat_servers() -> dict[str, str]:
+    """The live chat servers of the discovery registry: id → WebSocket URL."""
+    from chat.redis_keys import servers_live
+    from chatproject.redis_client import get_redis
+
+    return {s.id: s.url for s in servers_live(get_redis()) if not s.draining}
+
+
+def stored_counts(*, conversation_ids: Iterable[int], after_id: int) -> Counter[str]:
+    """How many distinct stored messages carry each client_msg_id, in these conversations,
+    among the messages with an ID greater than `after_id` (read through the message store)."""
+    from chat.cql.message_store import conversation_history
+
+    counts: Counter[str] = Counter()
+    for cid in conversation_ids:
+        cursor = after_id
+        while True:
+            page = conversation_history(conversation_id=cid, after=cursor, limit=1000)
+            counts.update(m.client_msg_id for m in page.messages)
+            if not page.has_more or not page.messages:
+                break
+            cursor = max(m.id for m in page.messages)
+    return counts
