@@ -70,6 +70,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 return None
             if not await database_sync_to_async(realtime.user_may_connect)(user_id=claims.user_id):
                 return None
+            user = self.scope.get("user")
+            if user is not None and user.is_authenticated and user.pk != claims.user_id:
+                log.info("websocket refused: the ticket belongs to another user than the session")
+                return None
             return claims.user_id, claims.device_id
         user = self.scope.get("user")
         session = self.scope.get("session")

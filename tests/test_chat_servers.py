@@ -41,6 +41,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, django_db_setup: None) -> It
             "CHAT_REGISTRY_TTL": "4",
             "CHAT_REGISTRY_REFRESH": "1",
             "CHAT_DRAIN_GRACE": "1",
+            # the kill -9 test keeps 200 messages of one user in flight
+            "CHAT_RATE_LIMIT_MESSAGES": "1000",
         },
     )
     s.start()
@@ -166,6 +168,21 @@ async def test_rest_send_goes_through_the_sync_queue_and_reaches_sockets(
     await b1.close()
 
 
+def _history_bodies(stack: Stack, conversation_id: int, token: str) -> list[str]:
+    """Every stored message of a conversation, paging the history API to the beginning."""
+    bodies: list[str] = []
+    query = "limit=100"
+    while True:
+        status, page = api_call(
+            stack.api, "GET", f"conversations/{conversation_id}/messages?{query}", token=token
+        )
+        assert status == 200, page
+        bodies.extend(m["body"] for m in page["messages"])
+        if not page["has_more"]:
+            return bodies
+        query = f"limit=100&before={page['messages'][-1]['id']}"
+
+
 def _prepare(sender: User, conversation_id: int, body: str) -> Any:
     return message_prepare(
         sender_id=sender.pk, conversation_id=conversation_id, client_msg_id=body, body=body
@@ -180,6 +197,7 @@ def _enqueue_late(pending: Any) -> None:
     )
 
 
+@pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored")  # send_task is meant to
 async def test_a_message_stored_late_still_reaches_a_device_that_saw_newer_ones(
     stack: Stack, alice: User, bob: User, direct: int
 ) -> None:
@@ -241,20 +259,18 @@ async def test_killed_sync_worker_loses_no_acknowledged_message(
     worker_pid = stack.status()["worker-sync"][1]
     assert worker_pid is not None
     sent = []
-    for i in range(40):
+    for i in range(200):
         sent.append(await a1.send(direct, f"k{i}"))
-        if i == 10:
+        if i == 100:
             os.killpg(os.getpgid(worker_pid), signal.SIGKILL)  # the worker and its pool children
     await a1.wait_acked(sent, wait=90, resend_every=6)
     ids = [a1.acks[c] for c in sent]
-    assert len(set(ids)) == 40
+    assert len(set(ids)) == 200
     await b1.sync()
     bodies = [m["body"] for m in b1.seen.values() if m["body"].startswith("k")]
-    assert sorted(bodies) == sorted(f"k{i}" for i in range(40))
-    status, page = api_call(stack.api, "GET", f"conversations/{direct}/messages?limit=100", token=a1.token)
-    assert status == 200
-    stored = [m["body"] for m in page["messages"]]
-    assert sorted(stored) == sorted(f"k{i}" for i in range(40))  # none lost, none twice
+    assert sorted(bodies) == sorted(f"k{i}" for i in range(200))
+    stored = _history_bodies(stack, direct, a1.token)
+    assert sorted(stored) == sorted(f"k{i}" for i in range(200))  # none lost, none twice
     for device in (a1, b1):
         await device.close()
 
@@ -313,3 +329,17 @@ async def test_killed_chat_server_loses_nothing(stack: Stack, alice: User, bob: 
     for device in (a1, b1):
         await device.close()
     stack.wait_all_running()
+
+
+async def test_discovery_prefers_the_emptier_server(stack: Stack, alice: User, bob: User) -> None:
+    """With more connections on chat-1, discovery hands out chat-2."""
+    _wait_registered(stack)
+    crowd = [_device(stack, bob, f"b{i}") for i in range(4)]
+    for device in crowd:
+        await device.connect(stack.chat_url(0))
+    await asyncio.sleep(2.5)  # the connection counts reach the registry at the next refresh (1 s)
+    alice_device = _device(stack, alice, "a1")
+    urls = {(await asyncio.to_thread(alice_device.ticket))[0] for _ in range(5)}
+    assert urls == {stack.chat_url(1)}
+    for device in crowd:
+        await device.close()

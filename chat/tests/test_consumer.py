@@ -137,6 +137,39 @@ async def test_expired_ticket_is_closed_4401(alice: User) -> None:
         assert await _closed_with(comm) == 4401
 
 
+async def test_another_users_ticket_is_closed_4401(alice: User, bob: User) -> None:
+    """A browser logged in as Bob cannot open a socket with a ticket issued to Alice."""
+    from django.test import Client
+
+    client = Client()
+    await database_sync_to_async(client.force_login)(bob)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    ticket = ticket_issue(user_id=alice.pk, device_id="d")
+    comm = WebsocketCommunicator(
+        websocket_application(), f"/ws/chat?ticket={ticket}", headers=[(b"cookie", cookie)]
+    )
+    await comm.connect()
+    assert await _closed_with(comm) == 4401
+
+
+async def test_session_cookie_authenticates_a_browser(alice: User) -> None:
+    """Without a ticket, the browser's session cookie authenticates the socket."""
+    from django.test import Client
+
+    client = Client()
+    await database_sync_to_async(client.force_login)(alice)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    comm = WebsocketCommunicator(
+        websocket_application(),
+        "/ws/chat",
+        headers=[(b"cookie", cookie), (b"origin", b"http://localhost:8000")],
+    )
+    assert (await comm.connect())[0]
+    await _send(comm, {"type": "heartbeat"})
+    assert await _recv(comm) == {"type": "heartbeat.ack"}
+    await comm.disconnect()
+
+
 async def test_deactivated_user_ticket_is_closed_4401(alice: User) -> None:
     """A ticket of a user deactivated since it was issued is refused."""
     ticket = ticket_issue(user_id=alice.pk, device_id="d")
@@ -372,3 +405,44 @@ async def test_read_receipts_off_tells_only_my_other_devices(alice: User, bob: U
     assert await a1.receive_nothing(timeout=0.5)
     for comm in (a1, b1, b2):
         await comm.disconnect()
+
+
+async def test_enqueue_failure_gets_unavailable_and_the_resend_works(
+    alice: User, direct: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the sync queue cannot take a message the sender gets `unavailable` (nothing acked);
+    the resend with the same client_msg_id is stored once queueing works again."""
+    from chat.tasks import messages_sync
+
+    comm = await _connect(alice)
+    real = messages_sync.apply_async
+
+    def broker_down(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(messages_sync, "apply_async", broker_down)
+    await _send(comm, _msg(direct, "retry me", client_msg_id="r-1"))
+    frame = await _recv(comm)
+    assert (frame["type"], frame["code"], frame["ref"]) == ("error", "unavailable", "r-1")
+    monkeypatch.setattr(messages_sync, "apply_async", real)
+    await _send(comm, _msg(direct, "retry me", client_msg_id="r-1"))
+    assert (await _recv_type(comm, "message.ack"))["client_msg_id"] == "r-1"
+    await comm.disconnect()
+
+
+async def test_unexpected_failure_gets_internal_and_the_socket_stays_open(
+    alice: User, direct: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in a handler answers `internal`; the socket keeps working."""
+    from chat import realtime
+
+    async def broken(**kwargs: Any) -> None:
+        raise RuntimeError("bug")
+
+    comm = await _connect(alice)
+    monkeypatch.setattr(realtime, "typing_announce", broken)
+    await _send(comm, {"type": "typing", "conversation_id": direct})
+    assert (await _recv(comm))["code"] == "internal"
+    await _send(comm, {"type": "heartbeat"})
+    assert await _recv(comm) == {"type": "heartbeat.ack"}
+    await comm.disconnect()
