@@ -41,6 +41,7 @@ class Config:
     load_s: float
     missed: int
     conn_steps: list[int]
+    conn_measure_s: float
     api_logins: int
     sync_partners: int = 20
     extra: dict[str, Any] = field(default_factory=dict)
@@ -60,6 +61,7 @@ FULL = Config(
     load_s=20,
     missed=1000,
     conn_steps=[2500, 5000, 7500, 10000],
+    conn_measure_s=10,
     api_logins=40,
 )
 QUICK = Config(
@@ -75,7 +77,8 @@ QUICK = Config(
     load_rate=500,
     load_s=8,
     missed=1000,
-    conn_steps=[2000],
+    conn_steps=[1000, 2000],
+    conn_measure_s=5,
     api_logins=10,
 )
 
@@ -86,7 +89,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _conn_steps(config: Config, servers: int) -> tuple[list[int], str | None]:
+def _conn_steps(config: Config) -> tuple[list[int], str | None]:
     """The connection steps, capped by the file-descriptor hard limit of one process."""
     hard = procs.raise_fd_limit()
     cap = hard - 200  # the server's own files, listening sockets, database connections
@@ -146,7 +149,11 @@ class Bench:
         c = self.config
         target = Target(name="pipeline")
         self.runner = scenarios.Runner(self.recorder, progress, self.pipeline_traffic, c.drain_s)
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = {  # first, while the servers' heaps are fresh
+            "connections": await self._connections(
+                "pipeline", stack.chat_servers(), progress, self._pipeline_urls
+            )
+        }
         first = await self._login_some()
         conns = await self._connect(target, progress, first)
         out["spread"] = scenarios.spread(conns)
@@ -178,7 +185,6 @@ class Bench:
         out["fanout"] = await self._fanout("pipeline", conns)
         out["unsettled"] = await scenarios.settle(self.pipeline_traffic, within=120)
         await scenarios.close_all(conns)
-        out["connections"] = await self._connections(progress)
         return out
 
     async def _fanout(self, name: str, conns: dict[int, ChatConnection]) -> list[dict[str, Any]]:
@@ -191,18 +197,28 @@ class Bench:
         )
         return [s for s in steps if "skipped" not in s]
 
-    async def _connections(self, progress: Progress) -> dict[str, Any]:
-        servers = stack.chat_servers()
-        steps, note = _conn_steps(self.config, 1)
-        users = [u.user_id for u in self.pop.users]
+    async def _pipeline_urls(self, server_url: str, first: int, count: int) -> list[str]:
+        """Idle connections to one chat server, with tickets from the ticket service."""
+        users = self.pop.users
+        ids = [users[(first + i) % len(users)].user_id for i in range(count)]
+        tickets = stack.tickets_issue(ids, device_prefix=f"bench-idle-{first}")
+        return [f"{server_url}?ticket={t}" for t in tickets]
 
-        async def urls(server_url: str, first: int, count: int) -> list[str]:
-            ids = [users[(first + i) % len(users)] for i in range(count)]
-            tickets = stack.tickets_issue(ids, device_prefix=f"bench-idle-{first}")
-            return [f"{server_url}?ticket={t}" for t in tickets]
+    async def _relay_urls(self, server_url: str, first: int, count: int) -> list[str]:
+        users = self.pop.users
+        return [f"{server_url}?ticket={users[(first + i) % len(users)].user_id}" for i in range(count)]
 
+    async def _connections(
+        self, name: str, servers: dict[str, str], progress: Progress, make_urls: scenarios.UrlMaker
+    ) -> dict[str, Any]:
+        steps, note = _conn_steps(self.config)
         result = await scenarios.connections(
-            name="pipeline", servers=servers, steps=steps, make_urls=urls, progress=progress
+            name=name,
+            servers=servers,
+            steps=steps,
+            make_urls=make_urls,
+            progress=progress,
+            measure_s=self.config.conn_measure_s,
         )
         result["note"] = note
         return result
@@ -211,7 +227,11 @@ class Bench:
         c = self.config
         target = Target(name="baseline", relay_url=self.relay_url)
         self.runner = scenarios.Runner(self.recorder, progress, self.baseline_traffic, c.drain_s)
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = {
+            "connections": await self._connections(
+                "baseline", {"relay": self.relay_url}, progress, self._relay_urls
+            )
+        }
         conns = await self._connect(target, progress)
         out["ladder"] = await self.runner.steps(
             name="baseline 1:1",
@@ -221,16 +241,6 @@ class Bench:
         )
         out["fanout"] = await self._fanout("baseline", conns)
         await scenarios.close_all(conns)
-        steps, note = _conn_steps(self.config, 1)
-
-        async def urls(server_url: str, first: int, count: int) -> list[str]:
-            ids = [self.pop.users[(first + i) % len(self.pop.users)].user_id for i in range(count)]
-            return [f"{server_url}?ticket={uid}" for uid in ids]
-
-        out["connections"] = await scenarios.connections(
-            name="baseline", servers={"relay": self.relay_url}, steps=steps, make_urls=urls, progress=progress
-        )
-        out["connections"]["note"] = note
         return out
 
     async def run(self, console: Console) -> None:

@@ -334,12 +334,15 @@ def port_of(url: str) -> int:
     return urlsplit(url).port or 80
 
 
+UrlMaker = Callable[[str, int, int], Awaitable[list[str]]]
+
+
 async def connections(
     *,
     name: str,
     servers: dict[str, str],
     steps: list[int],
-    make_urls: Callable[[str, int, int], Awaitable[list[str]]],
+    make_urls: UrlMaker,
     progress: Progress,
     measure_s: float = HEARTBEAT_INTERVAL,
 ) -> dict[str, Any]:
@@ -395,6 +398,11 @@ async def connections(
         await workers.close()
     top = results[-1]
     total_cpu = sum(top["cpu_pct"].values()) / 100
+    if len(results) > 1:  # the slope between the first and the last step: heap already grown by
+        # earlier connections (or earlier runs) does not hide in the first step's figure
+        first = results[0]
+        grown = sum(top["rss_mb"].values()) - sum(first["rss_mb"].values())
+        top["bytes_per_connection"] = round(grown * 2**20 / max(1, top["open"] - first["open"]), 0)
     return {
         "servers": {
             sid: {"pid": pid, "rss_mb_before": round(rss0[sid] / 2**20, 1)} for sid, pid in pids.items()

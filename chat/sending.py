@@ -101,7 +101,10 @@ async def message_submit(
 
     Raises the ServiceError of a refused message (not a member, blocked, too long...).
     """
-    pending = await database_sync_to_async(message_prepare)(
+    # not thread-sensitive: the sends of many sockets are validated in parallel threads (each with
+    # its own database connection) instead of queueing for the one thread-sensitive thread; one
+    # socket's sends stay in order because the consumer awaits each frame before the next
+    pending = await database_sync_to_async(message_prepare, thread_sensitive=False)(
         sender_id=sender_id, conversation_id=conversation_id, client_msg_id=client_msg_id, body=body
     )
     batcher.add(sync_item(pending=pending, origin=origin))

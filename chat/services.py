@@ -263,15 +263,18 @@ def _conversations_touch(messages: Sequence[StoredMessage]) -> None:
         newest[m.conversation_id] = max(newest.get(m.conversation_id, 0), m.id)
         key = (m.conversation_id, m.sender_id)
         read[key] = max(read.get(key, 0), m.id)
-    for conversation_id, message_id in newest.items():
-        Conversation.objects.filter(pk=conversation_id).update(
-            last_message_id=Greatest(F("last_message_id"), Value(message_id)),
-            last_activity_at=Greatest(F("last_activity_at"), Value(snowflake_datetime(message_id))),
-        )
-    for (conversation_id, sender_id), message_id in read.items():
-        Membership.objects.filter(conversation_id=conversation_id, user_id=sender_id).update(
-            last_read_message_id=Greatest(F("last_read_message_id"), Value(message_id))
-        )
+    # one transaction: one commit for the whole batch instead of one per row; rows are locked in
+    # sorted order so that two workers touching the same conversations cannot deadlock
+    with transaction.atomic():
+        for conversation_id, message_id in sorted(newest.items()):
+            Conversation.objects.filter(pk=conversation_id).update(
+                last_message_id=Greatest(F("last_message_id"), Value(message_id)),
+                last_activity_at=Greatest(F("last_activity_at"), Value(snowflake_datetime(message_id))),
+            )
+        for (conversation_id, sender_id), message_id in sorted(read.items()):
+            Membership.objects.filter(conversation_id=conversation_id, user_id=sender_id).update(
+                last_read_message_id=Greatest(F("last_read_message_id"), Value(message_id))
+            )
 
 
 def messages_persist(*, pending: Sequence[PendingMessage]) -> list[StoredResult]:

@@ -197,7 +197,9 @@ def _enqueue_late(pending: Any) -> None:
     )
 
 
-@pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored")  # send_task is meant to
+@pytest.mark.filterwarnings(
+    "ignore::celery.exceptions.AlwaysEagerIgnored"
+)  # send_task skips eager on purpose
 async def test_a_message_stored_late_still_reaches_a_device_that_saw_newer_ones(
     stack: Stack, alice: User, bob: User, direct: int
 ) -> None:
