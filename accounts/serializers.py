@@ -26,6 +26,7 @@ from accounts.models import (
     validate_avatar_size,
     validate_time_zone,
 )
+from chat.serializers import ChatServerSerializer
 
 AVATAR_CONTENT_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 MAX_ID = 2**63 - 1
@@ -81,12 +82,6 @@ class MeSerializer(PublicUserSerializer):
     class Meta(PublicUserSerializer.Meta):
         fields = (*PublicUserSerializer.Meta.fields, "email", "time_zone", "date_joined", "settings")
         read_only_fields = fields
-
-
-class ChatServerSerializer(serializers.Serializer[Any]):
-    id = serializers.CharField()
-    url = serializers.CharField(help_text="WebSocket URL; append ?ticket=<ticket>.")
-    region = serializers.CharField()
 
 
 class AuthResultSerializer(serializers.Serializer[Any]):

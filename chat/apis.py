@@ -20,6 +20,7 @@ from chat.discovery import chat_server_assign
 from chat.records import AroundPage
 from chat.sending import message_send_queued
 from chat.serializers import (
+    ChatServerSerializer,
     ConversationCreateInput,
     ConversationDoc,
     ConversationListQuery,
@@ -255,14 +256,8 @@ class ChatServerQuery(serializers.Serializer[Any]):
     region = serializers.CharField(required=False, max_length=64, help_text="The client's region, if known.")
 
 
-class ChatServerDoc(serializers.Serializer[Any]):
-    id = serializers.CharField()
-    url = serializers.CharField(help_text="WebSocket URL; append ?ticket=<ticket>.")
-    region = serializers.CharField()
-
-
 class ChatAssignmentDoc(serializers.Serializer[Any]):
-    chat_server = ChatServerDoc()
+    chat_server = ChatServerSerializer()
     ticket = serializers.CharField(help_text="Single-use connect ticket.")
     expires_in = serializers.IntegerField(help_text="Seconds the ticket stays valid.")
 

@@ -189,3 +189,11 @@ class SyncPageDoc(serializers.Serializer):
 class ReadDoc(serializers.Serializer):
     conversation_id = serializers.IntegerField()
     last_read_message_id = serializers.CharField()
+
+
+class ChatServerSerializer(serializers.Serializer[Any]):
+    """A chat server as service discovery hands it out (login, GET chat/server)."""
+
+    id = serializers.CharField()
+    url = serializers.CharField(help_text="WebSocket URL; append ?ticket=<ticket>.")
+    region = serializers.CharField()
