@@ -446,3 +446,26 @@ async def test_unexpected_failure_gets_internal_and_the_socket_stays_open(
     await _send(comm, {"type": "heartbeat"})
     assert await _recv(comm) == {"type": "heartbeat.ack"}
     await comm.disconnect()
+
+
+async def test_edit_and_delete_reach_members_as_message_updated(alice: User, bob: User, direct: int) -> None:
+    """An edit and then a delete of Alice's message reach Bob's device as message.updated."""
+    from chat.services import message_delete, message_edit
+
+    a1, b1 = await _connect(alice), await _connect(bob)
+    await _send(a1, _msg(direct, "typo"))
+    message_id = int((await _recv_type(a1, "message.ack"))["message_id"])
+    await _recv_type(b1, "message.new")
+    await database_sync_to_async(message_edit)(
+        editor_id=alice.pk, conversation_id=direct, message_id=message_id, body="fixed"
+    )
+    edited = (await _recv_type(b1, "message.updated"))["message"]
+    assert (edited["id"], edited["body"], edited["deleted"]) == (str(message_id), "fixed", False)
+    assert edited["edited_at"] is not None
+    await database_sync_to_async(message_delete)(
+        actor_id=alice.pk, conversation_id=direct, message_id=message_id
+    )
+    deleted = (await _recv_type(b1, "message.updated"))["message"]
+    assert (deleted["id"], deleted["body"], deleted["deleted"]) == (str(message_id), "", True)
+    for comm in (a1, b1):
+        await comm.disconnect()
