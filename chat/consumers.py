@@ -25,6 +25,7 @@ from chat.runtime import chat_runtime
 from chat.sending import message_submit
 from chat.tickets import TicketInvalid, ticket_redeem
 from chatproject.errors import RateLimited, ServiceError
+from presence.services import presence_heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await runtime.ensure_started()
         await runtime.attach(self)
         self.attached = True
+        await presence_heartbeat(user_id=self.user_id, device_id=self.device_id, conn_id=self.conn_id)
         if runtime.draining:  # the drain began while this socket was being set up
             await self.close(code=CLOSE_DRAINING)
 
@@ -117,6 +119,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             async for batch in realtime.sync_frames(user_id=self.user_id, since=frame.since):
                 await self.send_text(frame_text(batch))
         elif isinstance(frame, protocol.Heartbeat):
+            await presence_heartbeat(user_id=self.user_id, device_id=self.device_id, conn_id=self.conn_id)
             await self.send_text('{"type":"heartbeat.ack"}')
         elif isinstance(frame, protocol.Typing):
             await realtime.typing_announce(

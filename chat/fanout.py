@@ -1,27 +1,67 @@
-"""Fan-out of frames that are not new messages (edits and deletes) to the members' live devices,
-through the Redis routing table and the chat servers' delivery channels."""
+"""Fan-out of frames other than new messages (edits, deletes, typing, read markers, presence) to
+users' live devices: the Redis routing table says which chat servers hold them, and one batch is
+published per chat server on its delivery channel."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
 
 import orjson
 
 from chat import redis_keys
 from chat.records import StoredMessage
 from chat.serializers import message_payload
-from chatproject.redis_client import get_redis
+from chatproject.redis_client import get_async_redis, get_redis
+
+
+def _batches(
+    routes: dict[int, set[str]], *, text: str, skip_conn: str | None, skip_server: str | None
+) -> dict[str, list[dict[str, object]]]:
+    by_server: dict[str, list[int]] = defaultdict(list)
+    for uid, servers in routes.items():
+        for server_id in servers:
+            by_server[server_id].append(uid)
+    batches: dict[str, list[dict[str, object]]] = {}
+    for server_id, uids in by_server.items():
+        event: dict[str, object] = {"users": uids, "text": text}
+        if skip_conn and server_id == skip_server:
+            event["skip"] = skip_conn
+        batches[server_id] = [event]
+    return batches
+
+
+def publish_to_users(*, user_ids: Iterable[int], frame: dict[str, Any]) -> None:
+    """Send `frame` to every live device of `user_ids` (blocking callers: API, workers)."""
+    users = set(user_ids)
+    if not users:
+        return
+    client = get_redis()
+    routes = redis_keys.routes_for_users(client, users)
+    batches = _batches(routes, text=orjson.dumps(frame).decode(), skip_conn=None, skip_server=None)
+    redis_keys.deliveries_publish(client, batches)
+
+
+async def publish_to_users_async(
+    *,
+    user_ids: Iterable[int],
+    frame: dict[str, Any],
+    skip_conn: str | None = None,
+    server_id: str | None = None,
+) -> None:
+    """The same from a chat server; `skip_conn` on `server_id` (the sending socket) is left out."""
+    users = set(user_ids)
+    if not users:
+        return
+    client = get_async_redis()
+    routes = await redis_keys.routes_for_users_async(client, users)
+    batches = _batches(routes, text=orjson.dumps(frame).decode(), skip_conn=skip_conn, skip_server=server_id)
+    await redis_keys.deliveries_publish_async(client, batches)
 
 
 def message_updated_broadcast(*, message: StoredMessage, member_ids: set[int]) -> None:
     """Send `message.updated` (an edit or a delete) to every live device of the members."""
-    client = get_redis()
-    live_servers = {entry.id for entry in redis_keys.servers_live(client)}
-    by_server: dict[str, list[int]] = defaultdict(list)
-    for uid, servers in redis_keys.routes_for_users(client, member_ids).items():
-        for server_id in servers & live_servers:
-            by_server[server_id].append(uid)
-    text = orjson.dumps({"type": "message.updated", "message": message_payload(message)}).decode()
-    redis_keys.deliveries_publish(
-        client, {sid: [{"users": uids, "text": text}] for sid, uids in by_server.items()}
+    publish_to_users(
+        user_ids=member_ids, frame={"type": "message.updated", "message": message_payload(message)}
     )

@@ -4,16 +4,15 @@ rate limits. Each is awaited by the consumer; ORM work runs in Django's thread p
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 from channels.db import database_sync_to_async
 from django.conf import settings
 
 from chat import redis_keys
 from chat.exceptions import ConversationNotFound
+from chat.fanout import publish_to_users_async
 from chat.selectors import conversation_member_ids, message_sync, sync_lower_bound
 from chat.serializers import message_payload
 from chat.services import conversation_mark_read
@@ -63,28 +62,6 @@ async def sync_frames(*, user_id: int, since: int) -> AsyncIterator[dict[str, An
     yield {"type": "sync.done", "cur_max_message_id": str(cur_max)}
 
 
-async def _publish_to_users(
-    *, user_ids: set[int], frame: dict[str, Any], skip_conn: str | None, server_id: str
-) -> None:
-    """Send `frame` to every live device of `user_ids` through the chat servers holding them."""
-    if not user_ids:
-        return
-    client = get_async_redis()
-    routes = await redis_keys.routes_for_users_async(client, user_ids)
-    by_server: dict[str, list[int]] = defaultdict(list)
-    for uid, servers in routes.items():
-        for sid in servers:
-            by_server[sid].append(uid)
-    text = orjson.dumps(frame).decode()
-    batches: dict[str, list[dict[str, object]]] = {}
-    for sid, uids in by_server.items():
-        event: dict[str, object] = {"users": uids, "text": text}
-        if skip_conn and sid == server_id:
-            event["skip"] = skip_conn
-        batches[sid] = [event]
-    await redis_keys.deliveries_publish_async(client, batches)
-
-
 async def _members_or_404(*, user_id: int, conversation_id: int) -> set[int]:
     members = await database_sync_to_async(conversation_member_ids)(conversation_id=conversation_id)
     if user_id not in members:
@@ -102,7 +79,7 @@ async def typing_announce(*, user_id: int, conversation_id: int, skip_conn: str,
         seconds=settings.CHAT_TYPING_THROTTLE,
     ):
         return
-    await _publish_to_users(
+    await publish_to_users_async(
         user_ids=members - {user_id},
         frame={"type": "typing", "conversation_id": conversation_id, "user_id": user_id},
         skip_conn=skip_conn,
@@ -121,7 +98,7 @@ async def read_mark(
     members = await database_sync_to_async(conversation_member_ids)(conversation_id=conversation_id)
     if not await database_sync_to_async(_read_receipts_on)(user_id=user_id):
         members = {user_id}  # receipts off: only this user's other devices learn of it
-    await _publish_to_users(
+    await publish_to_users_async(
         user_ids=members,
         frame={
             "type": "read",

@@ -14,6 +14,7 @@ Chat servers use the asyncio functions, workers and API servers the synchronous 
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ _SRV_USERS = "chat:srv:{}:users"
 _ROUTE = "chat:route:{}"
 _DELIVER = "chat:deliver:{}"
 _TICKET = "chat:ticket:{}"
-_RATE = "chat:rate:{}:{}"
+_RATE = "chat:rate:{}"
 _TYPING = "chat:typing:{}:{}"
 _REPLY = "chat:reply:{}"
 
@@ -250,13 +251,16 @@ async def ticket_nonce_claim(client: aioredis.Redis, nonce: str, *, ttl: int) ->
 
 
 async def rate_limit_hit(client: aioredis.Redis, *, user_id: int, limit: int, window: int) -> bool:
-    """Count one send of `user_id` in the current window; False when over `limit`."""
-    bucket = int(time.time()) // window
-    key = _RATE.format(user_id, bucket)
-    async with client.pipeline(transaction=False) as pipe:
-        pipe.incr(key)
-        pipe.expire(key, window * 2)
-        count, _ = await pipe.execute()
+    """Count one send of `user_id`; False when it makes more than `limit` in the last `window`
+    seconds (a sliding window: a sorted set of send times, trimmed as it goes)."""
+    now = time.time()
+    key = _RATE.format(user_id)
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.zremrangebyscore(key, "-inf", now - window)
+        pipe.zadd(key, {f"{now:.6f}:{secrets.token_hex(4)}": now})
+        pipe.zcard(key)
+        pipe.expire(key, window + 1)
+        _, _, count, _ = await pipe.execute()
     return int(count) <= limit
 
 

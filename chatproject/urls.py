@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("accounts.urls")),
     path("api/v1/", include("chat.urls")),
+    path("api/v1/", include("presence.urls")),
 ]
 
 handler404 = "chatproject.errors.api_not_found"

@@ -172,6 +172,12 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # drop the discovery and routing entries of chat servers that died without deregistering
     "chat-registry-sweep": {"task": "chat.registry_sweep", "schedule": 10.0, "options": {"expires": 10}},
+    # take offline the users whose sockets stopped sending heartbeats
+    "presence-sweep": {
+        "task": "presence.sweep",
+        "schedule": env_float("PRESENCE_SWEEP_INTERVAL", 5.0),
+        "options": {"expires": 5},
+    },
 }
 
 # --- processes of the local stack (make run)
@@ -195,6 +201,12 @@ CHAT_SYNC_BATCH = env_int("CHAT_SYNC_BATCH", 200)  # messages per sync.batch fra
 CHAT_LATE_ID_SECONDS = env_float("CHAT_LATE_ID_SECONDS", 10.0)
 CHAT_SEND_BATCH_MS = env_float("CHAT_SEND_BATCH_MS", 3.0)  # chat server: collect sends into one sync task
 CHAT_SEND_BATCH_MAX = env_int("CHAT_SEND_BATCH_MAX", 200)
+
+# --- presence (design note §4.4): heartbeats every PRESENCE_HEARTBEAT_INTERVAL s (clients); a user
+# whose every socket has been silent for PRESENCE_OFFLINE_AFTER s is offline
+PRESENCE_HEARTBEAT_INTERVAL = env_int("PRESENCE_HEARTBEAT_INTERVAL", 10)
+PRESENCE_OFFLINE_AFTER = env_float("PRESENCE_OFFLINE_AFTER", 30.0)
+PRESENCE_SWEEP_INTERVAL = env_float("PRESENCE_SWEEP_INTERVAL", 5.0)
 
 # --- DRF
 REST_FRAMEWORK = {

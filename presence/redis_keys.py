@@ -1,0 +1,124 @@
+"""Every Redis key of presence (STYLE.md rule 2).
+
+- `presence:conns`: a sorted set of the live sockets, member `<user>|<device>|<socket>`, scored by
+  the time of the socket's last heartbeat; the offline sweep reads only its oldest end;
+- `presence:user:<user>`: the members of that set belonging to the user;
+- `presence:state:<user>`: a hash `{status, last_active_at}` (epoch seconds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import redis
+import redis.asyncio as aioredis
+
+_CONNS = "presence:conns"
+_USER = "presence:user:{}"
+_STATE = "presence:state:{}"
+
+ONLINE = "online"
+OFFLINE = "offline"
+
+
+@dataclass(frozen=True)
+class PresenceState:
+    user_id: int
+    status: str
+    last_active_at: float | None
+
+
+def _member(user_id: int, device_id: str, conn_id: str) -> str:
+    return f"{user_id}|{device_id}|{conn_id}"
+
+
+def _user_of(member: str) -> int:
+    return int(member.split("|", 1)[0])
+
+
+async def socket_touch(
+    client: aioredis.Redis, *, user_id: int, device_id: str, conn_id: str, now: float
+) -> bool:
+    """Record a heartbeat (or a new socket); True when the user was not online before."""
+    member = _member(user_id, device_id, conn_id)
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.zadd(_CONNS, {member: now})
+        pipe.sadd(_USER.format(user_id), member)
+        pipe.hget(_STATE.format(user_id), "status")
+        pipe.hset(_STATE.format(user_id), mapping={"status": ONLINE, "last_active_at": now})
+        _, _, previous, _ = await pipe.execute()
+    return previous != ONLINE.encode()
+
+
+def sweep(client: redis.Redis, *, now: float, offline_after: float, batch: int = 1000) -> list[PresenceState]:
+    """Drop the sockets silent for `offline_after` seconds; return the users that went offline.
+
+    Reads only the expired end of the sorted set (at most `batch` sockets per call), never every
+    user.
+    """
+    expired = client.zrangebyscore(_CONNS, "-inf", now - offline_after, start=0, num=batch, withscores=True)
+    if not expired:
+        return []
+    last_seen: dict[int, float] = {}
+    with client.pipeline(transaction=False) as pipe:
+        for raw, score in expired:  # type: ignore[union-attr]
+            member = raw.decode()
+            user_id = _user_of(member)
+            last_seen[user_id] = max(last_seen.get(user_id, 0.0), float(score))
+            pipe.zrem(_CONNS, member)
+            pipe.srem(_USER.format(user_id), member)
+        pipe.execute()
+    return _offline_if_no_sockets(client, last_seen)
+
+
+def device_drop(client: redis.Redis, *, user_id: int, device_id: str, now: float) -> list[PresenceState]:
+    """Forget the sockets of one device (it logged out); the user goes offline if none is left."""
+    prefix = f"{user_id}|{device_id}|"
+    members = [m.decode() for m in client.smembers(_USER.format(user_id))]  # type: ignore[union-attr]
+    mine = [m for m in members if m.startswith(prefix)]
+    if mine:
+        with client.pipeline(transaction=False) as pipe:
+            pipe.zrem(_CONNS, *mine)
+            pipe.srem(_USER.format(user_id), *mine)
+            pipe.execute()
+    return _offline_if_no_sockets(client, {user_id: now})
+
+
+# offline only if the user has no socket left and is not offline already, atomically: a socket
+# that connects meanwhile is never overruled
+_OFFLINE_LUA = """
+if redis.call('SCARD', KEYS[1]) > 0 then return 0 end
+if redis.call('HGET', KEYS[2], 'status') == ARGV[1] then return 0 end
+redis.call('HSET', KEYS[2], 'status', ARGV[1], 'last_active_at', ARGV[2])
+return 1
+"""
+
+
+def _offline_if_no_sockets(client: redis.Redis, last_seen: dict[int, float]) -> list[PresenceState]:
+    went: list[PresenceState] = []
+    for user_id, seen in last_seen.items():
+        changed = client.eval(
+            _OFFLINE_LUA, 2, _USER.format(user_id), _STATE.format(user_id), OFFLINE, str(seen)
+        )
+        if changed:
+            went.append(PresenceState(user_id=user_id, status=OFFLINE, last_active_at=seen))
+    return went
+
+
+def states(client: redis.Redis, user_ids: Iterable[int]) -> list[PresenceState]:
+    users = list(user_ids)
+    with client.pipeline(transaction=False) as pipe:
+        for user_id in users:
+            pipe.hmget(_STATE.format(user_id), ["status", "last_active_at"])
+        rows = pipe.execute()
+    out: list[PresenceState] = []
+    for user_id, (status, last) in zip(users, rows, strict=True):
+        out.append(
+            PresenceState(
+                user_id=user_id,
+                status=status.decode() if status else OFFLINE,
+                last_active_at=float(last) if last else None,
+            )
+        )
+    return out

@@ -1,0 +1,59 @@
+"""Presence (design note §4.4): online while a heartbeat arrives at least every
+PRESENCE_OFFLINE_AFTER seconds on some socket of the user; offline after that much silence, or at
+once when the user's last device logs out. Changes go only to the user's friends who may see them
+(accounts.selectors.presence_watcher_ids) and are connected."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from accounts.selectors import presence_watcher_ids
+from chat.fanout import publish_to_users, publish_to_users_async
+from chatproject.redis_client import get_async_redis, get_redis
+from presence import redis_keys
+from presence.redis_keys import PresenceState
+
+
+def presence_frame(state: PresenceState) -> dict[str, object]:
+    last = state.last_active_at
+    return {
+        "type": "presence",
+        "user_id": state.user_id,
+        "status": state.status,
+        "last_active_at": datetime.fromtimestamp(last, tz=UTC).isoformat().replace("+00:00", "Z")
+        if last
+        else None,
+    }
+
+
+async def presence_heartbeat(*, user_id: int, device_id: str, conn_id: str) -> None:
+    """A socket of the user is alive (it connected or sent a heartbeat)."""
+    now = time.time()
+    came_online = await redis_keys.socket_touch(
+        get_async_redis(), user_id=user_id, device_id=device_id, conn_id=conn_id, now=now
+    )
+    if came_online:
+        watchers = await database_sync_to_async(presence_watcher_ids)(user_id=user_id)
+        state = PresenceState(user_id=user_id, status=redis_keys.ONLINE, last_active_at=now)
+        await publish_to_users_async(user_ids=watchers, frame=presence_frame(state))
+
+
+def _announce(states: list[PresenceState]) -> None:
+    for state in states:
+        publish_to_users(user_ids=presence_watcher_ids(user_id=state.user_id), frame=presence_frame(state))
+
+
+def presence_sweep() -> int:
+    """Take offline the users whose every socket has been silent too long; returns how many."""
+    gone = redis_keys.sweep(get_redis(), now=time.time(), offline_after=settings.PRESENCE_OFFLINE_AFTER)
+    _announce(gone)
+    return len(gone)
+
+
+def presence_device_logged_out(*, user_id: int, device_id: str) -> None:
+    """The API server tells presence that a device logged out (offline if it was the last)."""
+    _announce(redis_keys.device_drop(get_redis(), user_id=user_id, device_id=device_id, now=time.time()))

@@ -1,0 +1,181 @@
+"""Presence on real Redis and through the real chat consumer: heartbeats keep a user online, the
+sweep takes silent users offline without scanning everyone, logout takes the last device offline,
+and only friends who may see it are told."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import override_settings
+
+from accounts.models import Friendship, User
+from chat import runtime as runtime_module
+from chat.routing import websocket_application
+from chat.tickets import ticket_issue
+from chatproject.redis_client import get_async_redis, get_redis
+from presence import redis_keys
+from presence.services import presence_sweep
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis() -> None:
+    client = get_redis()
+    for pattern in ("presence:*", "chat:*"):
+        for key in client.scan_iter(pattern):
+            client.delete(key)
+
+
+def _befriend(a: User, b: User) -> None:
+    low, high = sorted((a.pk, b.pk))
+    Friendship.objects.create(user_low_id=low, user_high_id=high)
+
+
+# ---------------------------------------------------------------- the Redis state machine
+
+
+async def test_heartbeats_keep_online_and_silence_takes_offline() -> None:
+    """Online on the first heartbeat; offline only when every socket is silent long enough."""
+    client = get_async_redis()
+    assert await redis_keys.socket_touch(client, user_id=1, device_id="phone", conn_id="c1", now=100.0)
+    assert not await redis_keys.socket_touch(client, user_id=1, device_id="laptop", conn_id="c2", now=105.0)
+    sync = get_redis()
+    assert redis_keys.sweep(sync, now=120.0, offline_after=30) == []
+    assert redis_keys.sweep(sync, now=131.0, offline_after=30) == []  # the laptop is still fresh
+    [gone] = redis_keys.sweep(sync, now=136.0, offline_after=30)
+    assert (gone.user_id, gone.status, gone.last_active_at) == (1, "offline", 105.0)
+    assert redis_keys.states(sync, [1, 2]) == [
+        redis_keys.PresenceState(user_id=1, status="offline", last_active_at=105.0),
+        redis_keys.PresenceState(user_id=2, status="offline", last_active_at=None),
+    ]
+
+
+async def test_sweep_reads_only_expired_sockets() -> None:
+    """A sweep touches at most `batch` expired sockets and none of the live ones."""
+    client = get_async_redis()
+    for user in range(50):
+        await redis_keys.socket_touch(client, user_id=user, device_id="d", conn_id="c", now=float(user))
+    gone = redis_keys.sweep(get_redis(), now=60.0, offline_after=30, batch=10)
+    assert sorted(s.user_id for s in gone) == list(range(10))  # only the oldest batch
+    assert {s.status for s in redis_keys.states(get_redis(), range(30, 50))} == {"online"}
+
+
+async def test_logout_of_the_last_device_is_offline_at_once() -> None:
+    """Dropping one of two devices keeps the user online; dropping the last one does not."""
+    client = get_async_redis()
+    await redis_keys.socket_touch(client, user_id=3, device_id="token:a", conn_id="c1", now=10.0)
+    await redis_keys.socket_touch(client, user_id=3, device_id="token:b", conn_id="c2", now=10.0)
+    assert redis_keys.device_drop(get_redis(), user_id=3, device_id="token:a", now=11.0) == []
+    [gone] = redis_keys.device_drop(get_redis(), user_id=3, device_id="token:b", now=12.0)
+    assert (gone.user_id, gone.status) == (3, "offline")
+
+
+# ---------------------------------------------------------------- through the chat servers
+
+
+@pytest.fixture
+async def _fresh_runtime() -> AsyncIterator[None]:
+    runtime_module._runtime = None
+    yield
+    if runtime_module._runtime is not None:
+        await runtime_module._runtime.stop()
+    runtime_module._runtime = None
+
+
+async def _connect(user: User, device: str = "d") -> WebsocketCommunicator:
+    comm = WebsocketCommunicator(
+        websocket_application(), f"/ws/chat?ticket={ticket_issue(user_id=user.pk, device_id=device)}"
+    )
+    assert (await comm.connect())[0]
+    await comm.send_to(text_data='{"type":"heartbeat"}')
+    while json.loads(await comm.receive_from(timeout=5))["type"] != "heartbeat.ack":
+        pass
+    return comm
+
+
+async def _next(comm: WebsocketCommunicator, kind: str) -> dict[str, Any]:
+    while True:
+        frame = json.loads(await comm.receive_from(timeout=5))
+        if frame["type"] == kind:
+            return frame
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("_fresh_runtime")
+async def test_friends_see_online_and_offline_strangers_see_nothing(
+    alice: User, bob: User, carol: User
+) -> None:
+    """Bob (a friend) is told when Alice comes online and when she goes silent; Carol is not."""
+    await database_sync_to_async(_befriend)(alice, bob)
+    bob_socket, carol_socket = await _connect(bob), await _connect(carol)
+    alice_socket = await _connect(alice)
+    online = await _next(bob_socket, "presence")
+    assert (online["user_id"], online["status"]) == (alice.pk, "online")
+    await alice_socket.disconnect()
+    with override_settings(PRESENCE_OFFLINE_AFTER=-1):  # every socket counts as silent now
+        await database_sync_to_async(presence_sweep)()
+    offline = await _next(bob_socket, "presence")
+    assert (offline["user_id"], offline["status"]) == (alice.pk, "offline")
+    assert offline["last_active_at"] is not None
+    assert await carol_socket.receive_nothing(timeout=0.3)
+    for comm in (bob_socket, carol_socket):
+        await comm.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("_fresh_runtime")
+async def test_hidden_presence_is_not_announced(alice: User, bob: User) -> None:
+    """A user whose presence is visible to nobody is not announced even to friends."""
+    await database_sync_to_async(_befriend)(alice, bob)
+    await database_sync_to_async(User.objects.filter(pk=alice.pk).update)(presence_visibility="nobody")
+    bob_socket = await _connect(bob)
+    alice_socket = await _connect(alice)
+    assert await bob_socket.receive_nothing(timeout=0.3)
+    for comm in (alice_socket, bob_socket):
+        await comm.disconnect()
+
+
+# ---------------------------------------------------------------- REST
+
+
+@pytest.mark.django_db
+def test_rest_presence_shows_friends_only(alice: User, bob: User, carol: User, api_client_for: Any) -> None:
+    """GET presence gives my friends' state (and mine); strangers are left out; bad input is 400."""
+    _befriend(alice, bob)
+    asyncio.run(_touch(bob.pk, "d"))
+    api = api_client_for(alice)
+    body = api.get("/api/v1/presence", {"user_ids": f"{bob.pk},{carol.pk},{alice.pk}"}).json()
+    assert {(p["user_id"], p["status"]) for p in body} == {(bob.pk, "online"), (alice.pk, "offline")}
+    assert api.get("/api/v1/presence", {"user_ids": "1,x"}).status_code == 400
+    assert api.get("/api/v1/presence").status_code == 400
+    from rest_framework.test import APIClient
+
+    assert APIClient().get("/api/v1/presence", {"user_ids": "1"}).status_code == 401
+
+
+async def _touch(user_id: int, device_id: str) -> None:
+    await redis_keys.socket_touch(
+        get_async_redis(), user_id=user_id, device_id=device_id, conn_id="c", now=time.time()
+    )
+
+
+@pytest.mark.django_db
+def test_logout_takes_the_last_device_offline(alice: User) -> None:
+    """Logout through the API makes a user whose only connected device it was offline at once."""
+    from rest_framework.test import APIClient
+
+    from accounts.services import device_token_create
+
+    token, raw = device_token_create(user=alice, device_name="phone")
+    asyncio.run(_touch(alice.pk, f"token:{token.device_id}"))
+    assert redis_keys.states(get_redis(), [alice.pk])[0].status == "online"
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert client.post("/api/v1/auth/logout").status_code == 204
+    assert redis_keys.states(get_redis(), [alice.pk])[0].status == "offline"
