@@ -163,7 +163,7 @@ class Bench:
             rates=c.rates,
             duration=c.step_s,
         )
-        out["unsettled_after_ladder"] = await scenarios.settle(self.pipeline_traffic, within=120)
+        out["unsettled_after_ladder"] = await scenarios.settle(self.pipeline_traffic, within=60)
         sync_login = await self.api.login(
             username=self.pop.sync_user.username, password=stack.BENCH_PASSWORD, device_name="bench-sync"
         )
@@ -183,7 +183,7 @@ class Bench:
             since=since,
         )
         out["fanout"] = await self._fanout("pipeline", conns)
-        out["unsettled"] = await scenarios.settle(self.pipeline_traffic, within=120)
+        out["unsettled"] = await scenarios.settle(self.pipeline_traffic, within=60)
         await scenarios.close_all(conns)
         return out
 
