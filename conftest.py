@@ -6,15 +6,23 @@ settings give the run its own PostgreSQL database and Cassandra keyspace.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.conf import settings
+from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
+
+# CI runs the property tests and the schema fuzzing with a fixed seed, so a run is reproducible
+# and a red one can be replayed; locally each run explores new examples
+hypothesis_settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")
