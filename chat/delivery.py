@@ -80,7 +80,14 @@ def messages_store_and_route(*, items: list[dict[str, Any]]) -> list[StoredMessa
 
     client = get_redis()
     live_servers = {entry.id for entry in redis_keys.servers_live(client)}
-    new = [(p, r.message, o) for p, r, o in zip(pending, results, origins, strict=True) if not r.duplicate]
+    # route what is new, and also what a redelivered task had stored before its worker died (same
+    # ID: its fan-out may never have happened; devices drop a second copy by ID); a client's resend
+    # of a stored message (a different pending ID) is only acknowledged
+    new = [
+        (p, r.message, o)
+        for p, r, o in zip(pending, results, origins, strict=True)
+        if not r.duplicate or r.message.id == p.id
+    ]
     member_ids = {uid for p, _, _ in new for uid in p.recipient_ids}
     routes = redis_keys.routes_for_users(client, member_ids) if member_ids else {}
 

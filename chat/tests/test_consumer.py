@@ -469,3 +469,25 @@ async def test_edit_and_delete_reach_members_as_message_updated(alice: User, bob
     assert (deleted["id"], deleted["body"], deleted["deleted"]) == (str(message_id), "", True)
     for comm in (a1, b1):
         await comm.disconnect()
+
+
+async def test_redelivered_task_routes_again_and_stores_once(alice: User, bob: User, direct: int) -> None:
+    """A sync task run twice (its worker died after storing) re-sends message.new with the same ID
+    (the fan-out may not have happened the first time) and stores one message."""
+    from chat.delivery import Origin, messages_store_and_route, sync_item
+    from chat.selectors import message_history
+    from chat.services import message_prepare
+
+    b1 = await _connect(bob)
+    pending = await database_sync_to_async(message_prepare)(
+        sender_id=alice.pk, conversation_id=direct, client_msg_id="redelivered", body="twice?"
+    )
+    item = sync_item(pending=pending, origin=Origin())
+    for _ in range(2):
+        await database_sync_to_async(messages_store_and_route)(items=[item])
+        assert (await _recv_type(b1, "message.new"))["message"]["id"] == str(pending.id)
+    page = await database_sync_to_async(message_history)(
+        user_id=alice.pk, conversation_id=direct, limit=10, before=None, after=None, around=None
+    )
+    assert [m.id for m in page.messages] == [pending.id]
+    await b1.disconnect()
