@@ -208,6 +208,20 @@ PRESENCE_HEARTBEAT_INTERVAL = env_int("PRESENCE_HEARTBEAT_INTERVAL", 10)
 PRESENCE_OFFLINE_AFTER = env_float("PRESENCE_OFFLINE_AFTER", 30.0)
 PRESENCE_SWEEP_INTERVAL = env_float("PRESENCE_SWEEP_INTERVAL", 5.0)
 
+# --- push notification server (notifications/): Web Push with VAPID (RFC 8291/8292)
+# PEM or base64url raw (32 bytes) P-256 private key; empty: one generated once into
+# WEBPUSH_VAPID_KEY_FILE (local only: production sets it, as every worker must sign with one key)
+WEBPUSH_VAPID_PRIVATE_KEY = env_str("WEBPUSH_VAPID_PRIVATE_KEY", "")
+WEBPUSH_VAPID_KEY_FILE = Path(env_str("WEBPUSH_VAPID_KEY_FILE", str(VAR_DIR / "webpush-vapid-private.pem")))
+WEBPUSH_VAPID_SUBJECT = env_str("WEBPUSH_VAPID_SUBJECT", "mailto:push@localhost")
+WEBPUSH_TTL = env_int("WEBPUSH_TTL", 86400)  # seconds a push service keeps an undelivered push
+WEBPUSH_TIMEOUT = env_float("WEBPUSH_TIMEOUT", 10.0)
+# tests only: accept http://127.0.0.1 subscription endpoints (a local push service)
+WEBPUSH_ALLOW_LOCAL_HTTP = env_bool("WEBPUSH_ALLOW_LOCAL_HTTP", False)
+# offline messages within this many seconds become one notification
+PUSH_COALESCE_SECONDS = env_float("PUSH_COALESCE_SECONDS", 5.0)
+PUSH_DEVICES_PER_USER_MAX = env_int("PUSH_DEVICES_PER_USER_MAX", 20)
+
 # --- DRF
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
