@@ -2,22 +2,44 @@
 
 For each member who had no live device when a message was routed, decide whether to notify
 (notifications on, not in do-not-disturb, conversation not muted) and coalesce it into the one
-pending notification of that user, so a burst becomes a single notification. Sending it to the
-user's devices (Web Push, FCM/APNs) is not built yet: the pending notification is what a sender
-will deliver.
+pending notification of that user, so a burst becomes a single notification: the first record
+in a quiet user schedules the send `PUSH_COALESCE_SECONDS` later, and later ones join it.
+
+The send takes a snapshot of the pending notification, pushes it once to each of the user's Web
+Push devices, and then subtracts the snapshot (what arrived meanwhile has scheduled its own send).
+404/410 remove a device; a retryable failure keeps the pending notification and schedules a retry
+to every device with backoff — repeats collapse by the push `Topic` and the notification tag.
+FCM/APNs registrations are stored but not sent to: that needs credentials this service lacks.
+Also here: registering and removing push devices (DESIGN.md §3.1 `devices`).
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+
+import redis
+import requests
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.selectors import user_in_do_not_disturb
 from chat.models import Membership
+from chatproject.errors import NotFound
 from chatproject.redis_client import get_redis
 from notifications import redis_keys
+from notifications.exceptions import PushDeliveryFailed
+from notifications.models import Device
+from notifications.webpush import WebPushOutcome, webpush_send
 
 PENDING_TTL = 7 * 24 * 3600
+# retries of a failed send wait 5, 10, 20, ... seconds, at most RETRY_MAX_DELAY
+RETRY_FIRST_DELAY = 5.0
+RETRY_MAX_DELAY = 600.0
+# a scheduled-send mark outlives its countdown by this much, so a lost task only delays the next
+SCHEDULE_MARGIN = 60
 
 
 def offline_notifications_record(*, messages_by_user: dict[int, list[tuple[int, int]]]) -> dict[int, int]:
@@ -51,4 +73,115 @@ def offline_notifications_record(*, messages_by_user: dict[int, list[tuple[int, 
                 ttl=PENDING_TTL,
             )
             recorded[user.pk] = recorded.get(user.pk, 0) + 1
+    for user_id in recorded:
+        _pending_send_schedule(client, user_id=user_id)
     return recorded
+
+
+def _pending_send_schedule(client: redis.Redis, *, user_id: int) -> None:
+    """Schedule the send of the user's pending notification, unless one is already scheduled."""
+    from notifications.tasks import send_pending_notification  # the task calls back into here
+
+    delay = settings.PUSH_COALESCE_SECONDS
+    if redis_keys.send_schedule_claim(client, user_id=user_id, ttl=int(delay) + SCHEDULE_MARGIN):
+        send_pending_notification.apply_async(kwargs={"user_id": user_id}, countdown=delay, queue="push")
+
+
+def pending_notification_payload(*, pending: dict[str, int]) -> dict[str, object]:
+    """What the service worker gets: how many messages, in which conversations (newest first),
+    and the newest message's id (a decimal string, as IDs are everywhere in the API)."""
+    newest_by_conversation = {int(k[2:]): v for k, v in pending.items() if k.startswith("c:")}
+    ordered = sorted(newest_by_conversation, key=lambda c: newest_by_conversation[c], reverse=True)
+    return {
+        "type": "messages",
+        "count": pending.get("count", 0),
+        "conversation_ids": ordered,
+        "newest_message_id": str(max(newest_by_conversation.values(), default=0)),
+    }
+
+
+def pending_notification_send(*, user_id: int, attempt: int = 0) -> int:
+    """Push the user's pending notification once to each Web Push device of theirs.
+
+    Args:
+        user_id: whose pending notification.
+        attempt: how many sends of it failed before (sets the backoff).
+    Returns:
+        the number of devices it was delivered to.
+    Raises:
+        PushDeliveryFailed: a device's push service failed in a retryable way; the pending
+            notification stays, and the retry is already marked as the user's scheduled send.
+    """
+    client = get_redis()
+    # from here on a new record schedules its own send: nothing waits on a send that has started
+    redis_keys.send_schedule_release(client, user_id=user_id)
+    pending = redis_keys.pending_get(client, user_id=user_id)
+    if pending.get("count", 0) <= 0:
+        return 0
+    payload = json.dumps(pending_notification_payload(pending=pending), separators=(",", ":"))
+    delivered: list[int] = []
+    failed: list[int] = []
+    with requests.Session() as session:
+        for device in Device.objects.filter(user_id=user_id, kind=Device.Kind.WEBPUSH):
+            outcome = webpush_send(device=device, payload=payload, session=session)
+            if outcome is WebPushOutcome.DELIVERED:
+                delivered.append(device.pk)
+            elif outcome is WebPushOutcome.GONE:
+                device.delete()
+            elif outcome is WebPushOutcome.FAILED:
+                failed.append(device.pk)
+    if delivered:
+        Device.objects.filter(pk__in=delivered).update(last_success_at=timezone.now())
+    if failed:
+        retry_in = min(RETRY_MAX_DELAY, RETRY_FIRST_DELAY * 2**attempt)
+        # records arriving before the retry join it instead of scheduling another send
+        redis_keys.send_schedule_mark(client, user_id=user_id, ttl=int(retry_in) + SCHEDULE_MARGIN)
+        raise PushDeliveryFailed(device_ids=failed, retry_in=retry_in)
+    redis_keys.pending_subtract(client, user_id=user_id, sent=pending)
+    return len(delivered)
+
+
+def device_register(
+    *,
+    user: User,
+    kind: str,
+    endpoint: str = "",
+    p256dh: str = "",
+    auth: str = "",
+    token: str = "",
+) -> tuple[Device, bool]:
+    """Register a device for pushes; registering it again gives the existing one (its Web Push
+    keys refreshed). Beyond `PUSH_DEVICES_PER_USER_MAX` the oldest registrations go.
+
+    Returns:
+        (the device, whether it was created).
+    """
+    if kind == Device.Kind.WEBPUSH:
+        lookup = {"user": user, "kind": kind, "endpoint": endpoint}
+        values = {"p256dh": p256dh, "auth": auth}
+    else:
+        lookup = {"user": user, "kind": kind, "token": token}
+        values = {}
+    try:
+        with transaction.atomic():
+            device, created = Device.objects.get_or_create(**lookup, defaults=values)
+    except IntegrityError:  # a concurrent registration of the same device won
+        device, created = Device.objects.get(**lookup), False
+    if not created and values and any(getattr(device, k) != v for k, v in values.items()):
+        Device.objects.filter(pk=device.pk).update(**values)
+        device.refresh_from_db()
+    if created:
+        keep = (
+            Device.objects.filter(user=user)
+            .order_by("-id")
+            .values_list("pk", flat=True)[: settings.PUSH_DEVICES_PER_USER_MAX]
+        )
+        Device.objects.filter(user=user).exclude(pk__in=list(keep)).delete()
+    return device, created
+
+
+def device_delete(*, user: User, device_id: int) -> None:
+    """Remove one of the user's push devices; another user's is not found."""
+    deleted, _ = Device.objects.filter(user=user, pk=device_id).delete()
+    if not deleted:
+        raise NotFound("No such device.")

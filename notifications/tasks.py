@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
 
-from notifications.services import offline_notifications_record
+from notifications.exceptions import PushDeliveryFailed
+from notifications.services import offline_notifications_record, pending_notification_send
+
+# with backoff from 5 s doubling to 10 min, eight retries span about 21 minutes
+SEND_MAX_RETRIES = 8
 
 
 @shared_task(
@@ -18,3 +24,19 @@ def notify_offline_members(*, messages_by_user: dict[str, list[list[int]]]) -> i
         }
     )
     return sum(recorded.values())
+
+
+@shared_task(
+    bind=True,
+    name="notifications.send_pending_notification",
+    queue="push",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=SEND_MAX_RETRIES,
+)
+def send_pending_notification(self: Any, *, user_id: int) -> int:
+    """Push a user's coalesced pending notification to their devices; retry with backoff."""
+    try:
+        return pending_notification_send(user_id=int(user_id), attempt=self.request.retries)
+    except PushDeliveryFailed as exc:
+        raise self.retry(exc=exc, countdown=exc.retry_in) from exc
