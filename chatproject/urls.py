@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/v1/", include("accounts.urls")),
     path("api/v1/", include("chat.urls")),
     path("api/v1/", include("presence.urls")),
+    path("api/v1/", include("notifications.urls")),
 ]
 
 handler404 = "chatproject.errors.api_not_found"

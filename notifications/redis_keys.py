@@ -64,3 +64,8 @@ def send_schedule_mark(client: redis.Redis, *, user_id: int, ttl: int) -> None:
 def send_schedule_release(client: redis.Redis, *, user_id: int) -> None:
     """The scheduled send starts now: a record that arrives from here on schedules another."""
     client.delete(_SCHEDULED.format(user_id))
+
+
+def user_state_discard(client: redis.Redis, *, user_id: int) -> None:
+    """Forget the user's pending notification and scheduled-send mark."""
+    client.delete(_PENDING.format(user_id), _SCHEDULED.format(user_id))
