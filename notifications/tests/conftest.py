@@ -23,7 +23,7 @@ from notifications import redis_keys
 @dataclass
 class PushRequest:
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # names in lower case
     body: bytes
 
 
@@ -49,7 +49,9 @@ def push_service() -> Iterator[LocalPushService]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             with lock:
-                service.requests.append(PushRequest(self.path, dict(self.headers.items()), body))
+                service.requests.append(
+                    PushRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                )
                 status = service.statuses.pop(0) if service.statuses else 201
             self.send_response(status)
             self.send_header("Content-Length", "0")
