@@ -212,7 +212,10 @@ PRESENCE_SWEEP_INTERVAL = env_float("PRESENCE_SWEEP_INTERVAL", 5.0)
 # PEM or base64url raw (32 bytes) P-256 private key; empty: one generated once into
 # WEBPUSH_VAPID_KEY_FILE (local only: production sets it, as every worker must sign with one key)
 WEBPUSH_VAPID_PRIVATE_KEY = env_str("WEBPUSH_VAPID_PRIVATE_KEY", "")
-WEBPUSH_VAPID_KEY_FILE = Path(env_str("WEBPUSH_VAPID_KEY_FILE", str(VAR_DIR / "webpush-vapid-private.pem")))
+# a relative path is under the project root
+WEBPUSH_VAPID_KEY_FILE = BASE_DIR / env_str(
+    "WEBPUSH_VAPID_KEY_FILE", str(VAR_DIR / "webpush-vapid-private.pem")
+)
 WEBPUSH_VAPID_SUBJECT = env_str("WEBPUSH_VAPID_SUBJECT", "mailto:push@localhost")
 WEBPUSH_TTL = env_int("WEBPUSH_TTL", 86400)  # seconds a push service keeps an undelivered push
 WEBPUSH_TIMEOUT = env_float("WEBPUSH_TIMEOUT", 10.0)

@@ -9,6 +9,8 @@ from chatproject.settings.env import env_bool, env_str
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 SECRET_KEY = env_str("DJANGO_SECRET_KEY")  # required: no default in production
+# required: every push worker signs with the one key that browsers subscribed with
+WEBPUSH_VAPID_PRIVATE_KEY = env_str("WEBPUSH_VAPID_PRIVATE_KEY")
 # NetworkTopologyStrategy with RF=3 in the local datacenter, LOCAL_QUORUM reads and writes
 CASSANDRA_REPLICATION = env_str("CASSANDRA_REPLICATION", "NetworkTopologyStrategy:dc1=3")
 CASSANDRA_CONSISTENCY = env_str("CASSANDRA_CONSISTENCY", "LOCAL_QUORUM")
