@@ -54,9 +54,11 @@ def chat_server_choose(
 
 def chat_server_assign(*, user_id: int, device_id: str, region: str | None = None) -> ChatAssignment:
     """Pick a chat server for this device and issue its connect ticket; raises NoChatServer."""
-    server = chat_server_choose(redis_keys.servers_live(get_redis()), region=region)
+    client = get_redis()
+    server = chat_server_choose(redis_keys.servers_live(client), region=region)
     if server is None:
         raise NoChatServer()
+    redis_keys.registry_reserve(client, server.id)
     return ChatAssignment(
         server=server,
         ticket=ticket_issue(user_id=user_id, device_id=device_id),

@@ -123,6 +123,19 @@ async def registry_remove(client: aioredis.Redis, server_id: str) -> None:
 # ---------------------------------------------------------------- registry (API and worker side)
 
 
+# count a client sent to a chat server before it connects, so that a burst of logins spreads out
+# instead of all reading the same stale count; the server's next refresh writes the true count
+_RESERVE_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('HINCRBY', KEYS[1], 'connections', 1) end
+return -1
+"""
+
+
+def registry_reserve(client: redis.Redis, server_id: str) -> None:
+    """One more client is on its way to `server_id` (until the server's next refresh)."""
+    client.eval(_RESERVE_LUA, 1, _SRV.format(server_id))
+
+
 def servers_live(client: redis.Redis) -> list[ChatServerEntry]:
     """Every registered chat server whose entry has not expired (registry_sweep prunes the rest)."""
     ids = [i.decode() for i in client.smembers(_SRV_INDEX)]  # type: ignore[union-attr]

@@ -83,7 +83,8 @@ CONF
       program "chat-$i" "$PY/daphne --bind 127.0.0.1 --port $port --proxy-headers chatproject.asgi:application" \
         "CHAT_SERVER_ID=\"chat-$i\",CHAT_SERVER_URL=\"ws://127.0.0.1:$port/ws/chat\""
     done
-    program worker-sync "$PY/celery -A chatproject worker -Q sync -n sync-%%h --concurrency 2 --loglevel INFO"
+    # the sync worker mostly waits on Cassandra and PostgreSQL: more processes than cores
+    program worker-sync "$PY/celery -A chatproject worker -Q sync -n sync-%%h --concurrency ${SYNC_WORKER_CONCURRENCY:-6} --loglevel INFO"
     program worker-push "$PY/celery -A chatproject worker -Q push -n push-%%h --concurrency 1 --loglevel INFO"
     program beat "$PY/celery -A chatproject beat --schedule $VAR/celerybeat-schedule --pidfile= --loglevel INFO"
   } >"$CONF"

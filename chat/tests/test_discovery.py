@@ -90,3 +90,18 @@ def test_assign_without_servers_is_503() -> None:
     with pytest.raises(NoChatServer) as raised:
         chat_server_assign(user_id=1, device_id="d")
     assert raised.value.http_status == 503
+
+
+@pytest.mark.usefixtures("clean_registry")
+async def test_a_burst_of_logins_spreads_over_the_servers() -> None:
+    """Each assignment counts against its server until the next refresh: no herd on one server."""
+    client = get_async_redis()
+    await redis_keys.registry_publish(client, _entry("s1", capacity=100), ttl=30)
+    await redis_keys.registry_publish(client, _entry("s2", capacity=100), ttl=30)
+    import asyncio
+
+    picks = [
+        (await asyncio.to_thread(chat_server_assign, user_id=i, device_id="d", region="eu")).server.id
+        for i in range(20)
+    ]
+    assert picks.count("s1") == picks.count("s2") == 10
