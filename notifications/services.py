@@ -35,9 +35,9 @@ from notifications.models import Device
 from notifications.webpush import WebPushOutcome, webpush_send
 
 PENDING_TTL = 7 * 24 * 3600
-# retries of a failed send wait 5, 10, 20, ... seconds, at most RETRY_MAX_DELAY
+# retries of a failed send wait 5, 10, 20, ... seconds, but stay under the broker's visibility
+# timeout: the Redis transport hands a countdown task still unacknowledged then to another worker
 RETRY_FIRST_DELAY = 5.0
-RETRY_MAX_DELAY = 600.0
 # a scheduled-send mark outlives its countdown by this much, so a lost task only delays the next
 SCHEDULE_MARGIN = 60
 
@@ -133,7 +133,8 @@ def pending_notification_send(*, user_id: int, attempt: int = 0) -> int:
     if delivered:
         Device.objects.filter(pk__in=delivered).update(last_success_at=timezone.now())
     if failed:
-        retry_in = min(RETRY_MAX_DELAY, RETRY_FIRST_DELAY * 2**attempt)
+        longest = 0.75 * settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+        retry_in = min(longest, RETRY_FIRST_DELAY * 2**attempt)
         # records arriving before the retry join it instead of scheduling another send
         redis_keys.send_schedule_mark(client, user_id=user_id, ttl=int(retry_in) + SCHEDULE_MARGIN)
         raise PushDeliveryFailed(device_ids=failed, retry_in=retry_in)

@@ -9,7 +9,8 @@ from celery import shared_task
 from notifications.exceptions import PushDeliveryFailed
 from notifications.services import offline_notifications_record, pending_notification_send
 
-# with backoff from 5 s doubling to 10 min, eight retries span about 21 minutes
+# with backoff from 5 s doubling up to 45 s (the default visibility timeout is 60 s), eight
+# retries span about four minutes; the pending notification outlives them for the next message
 SEND_MAX_RETRIES = 8
 
 
