@@ -62,35 +62,6 @@ def _wsgi_requests_in_the_test_transaction(db, cassandra_clean, monkeypatch):
     request_finished.connect(close_old_connections)
 
 
-@pytest.fixture(autouse=True)
-def _a_live_chat_server():
-    """A registered chat server, so discovery (login, GET chat/server) has one to hand out."""
-    import asyncio
-
-    from chat import redis_keys
-    from chat.redis_keys import ChatServerEntry
-    from chatproject.redis_client import get_async_redis
-
-    entry = ChatServerEntry(
-        id="schemathesis",
-        url="ws://127.0.0.1:1/ws/chat",
-        region="local",
-        capacity=10,
-        connections=0,
-        draining=False,
-    )
-
-    async def _register() -> None:
-        await redis_keys.registry_publish(get_async_redis(), entry, ttl=300)
-
-    async def _remove() -> None:
-        await redis_keys.registry_remove(get_async_redis(), entry.id)
-
-    asyncio.run(_register())
-    yield
-    asyncio.run(_remove())
-
-
 @pytest.fixture
 def _live_chat_server():
     """One registered chat server, so that discovery (`GET chat/server`) has a server to give."""
@@ -98,7 +69,7 @@ def _live_chat_server():
         id="schemathesis-1",
         url="ws://127.0.0.1:1/ws/chat",
         region="local",
-        capacity=10,
+        capacity=1_000_000,
         connections=0,
         draining=False,
     )
