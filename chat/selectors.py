@@ -6,6 +6,7 @@ A conversation that does not exist and one the caller is not in raise the same
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,9 +14,10 @@ from datetime import datetime
 from django.conf import settings
 from django.db.models import Q
 
+from accounts.selectors import user_blocked_between
 from chat.cql import message_store
 from chat.exceptions import ConversationNotFound
-from chat.models import Conversation, Membership
+from chat.models import Conversation, ConversationKind, Membership
 from chat.records import AroundPage, MessagePage, StoredMessage
 from chat.snowflake import MAX_ID, TIMESTAMP_SHIFT
 
@@ -219,3 +221,46 @@ def device_sync_page(*, user_id: int, since: int, limit: int) -> tuple[SyncPage,
     if page.has_more:
         return page, min(MAX_ID, last + _late_window())
     return page, max(since, last)
+
+
+@dataclass(frozen=True)
+class SendRules:
+    """What validating a send needs to know of a conversation."""
+
+    members: dict[str, int]  # username -> user id
+    blocked: bool  # a direct conversation whose two users have blocked one another
+
+
+_send_rules_cache: dict[int, tuple[float, SendRules]] = {}
+_SEND_RULES_CACHE_MAX = 50_000
+
+
+def conversation_send_rules(*, conversation_id: int) -> SendRules:
+    """Members and block state of a conversation, for `message_prepare` (every message a chat
+    server receives). Kept in process for CHAT_SEND_RULES_CACHE_SECONDS: a membership change or a
+    block reaches sends within that long (0: never cached)."""
+    ttl = settings.CHAT_SEND_RULES_CACHE_SECONDS
+    now = time.monotonic()
+    cached = _send_rules_cache.get(conversation_id)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    rows = (
+        list(
+            Membership.objects.filter(conversation_id=conversation_id).values_list(
+                "user__username", "user_id", "conversation__kind"
+            )
+        )
+        if 0 < conversation_id <= MAX_ID
+        else []
+    )
+    members = {name: uid for name, uid, _ in rows}
+    blocked = False
+    if rows and rows[0][2] == ConversationKind.DIRECT and len(members) == 2:
+        first, second = members.values()
+        blocked = user_blocked_between(user_id=first, other_id=second)
+    rules = SendRules(members=members, blocked=blocked)
+    if ttl > 0:
+        if len(_send_rules_cache) >= _SEND_RULES_CACHE_MAX:
+            _send_rules_cache.clear()
+        _send_rules_cache[conversation_id] = (now + ttl, rules)
+    return rules

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Value, When
+from django.db.models import BigIntegerField, Case, DateTimeField, F, Q, Value, When
 from django.db.models.functions import Greatest
 
 from accounts.exceptions import UserBlocked
@@ -22,6 +22,7 @@ from accounts.selectors import user_blocked_between
 from chat.cql import message_store
 from chat.exceptions import (
     ClientMsgIdReused,
+    ConversationNotFound,
     GroupFull,
     MessageDeleted,
     MessageInvalid,
@@ -36,7 +37,7 @@ from chat.exceptions import (
 from chat.fanout import message_updated_broadcast
 from chat.models import Conversation, ConversationKind, MemberRole, Membership
 from chat.records import PendingMessage, StoredMessage, StoredResult, snowflake_datetime
-from chat.selectors import conversation_member_ids, membership_get
+from chat.selectors import conversation_member_ids, conversation_send_rules, membership_get
 from chat.snowflake import MAX_ID, snowflake_next_id
 from chatproject.errors import ValidationFailed
 
@@ -232,14 +233,12 @@ def message_prepare(*, sender_id: int, conversation_id: int, client_msg_id: str,
     if not isinstance(body, str):
         raise MessageInvalid(fields={"body": ["Must be a string."]})
     _check_body(body)
-    membership = membership_get(user_id=sender_id, conversation_id=conversation_id)
-    members = dict(
-        Membership.objects.filter(conversation_id=conversation_id).values_list("user__username", "user_id")
-    )
-    if membership.conversation.kind == ConversationKind.DIRECT:
-        other = next((uid for uid in members.values() if uid != sender_id), None)
-        if other is not None and user_blocked_between(user_id=sender_id, other_id=other):
-            raise UserBlocked()
+    rules = conversation_send_rules(conversation_id=conversation_id)
+    members = rules.members
+    if sender_id not in members.values():
+        raise ConversationNotFound()
+    if rules.blocked:
+        raise UserBlocked()
     by_name = {name.lower(): uid for name, uid in members.items()}
     return PendingMessage(
         id=snowflake_next_id(),
@@ -263,18 +262,43 @@ def _conversations_touch(messages: Sequence[StoredMessage]) -> None:
         newest[m.conversation_id] = max(newest.get(m.conversation_id, 0), m.id)
         key = (m.conversation_id, m.sender_id)
         read[key] = max(read.get(key, 0), m.id)
-    # one transaction: one commit for the whole batch instead of one per row; rows are locked in
-    # sorted order so that two workers touching the same conversations cannot deadlock
+    # one transaction and four statements for the whole batch: the rows are locked first in id
+    # order (so two workers touching the same conversations cannot deadlock), then each table is
+    # updated by one statement
+    conversation_ids = sorted(newest)
+    read_filter = Q()
+    for conversation_id, sender_id in read:
+        read_filter |= Q(conversation_id=conversation_id, user_id=sender_id)
     with transaction.atomic():
-        for conversation_id, message_id in sorted(newest.items()):
-            Conversation.objects.filter(pk=conversation_id).update(
-                last_message_id=Greatest(F("last_message_id"), Value(message_id)),
-                last_activity_at=Greatest(F("last_activity_at"), Value(snowflake_datetime(message_id))),
+        list(
+            Conversation.objects.select_for_update()
+            .filter(pk__in=conversation_ids)
+            .order_by("pk")
+            .values("pk")
+        )
+        Conversation.objects.filter(pk__in=conversation_ids).update(
+            last_message_id=Greatest(
+                F("last_message_id"),
+                Case(*(When(pk=c, then=Value(m)) for c, m in newest.items()), output_field=BigIntegerField()),
+            ),
+            last_activity_at=Greatest(
+                F("last_activity_at"),
+                Case(
+                    *(When(pk=c, then=Value(snowflake_datetime(m))) for c, m in newest.items()),
+                    output_field=DateTimeField(),
+                ),
+            ),
+        )
+        list(Membership.objects.select_for_update().filter(read_filter).order_by("pk").values("pk"))
+        Membership.objects.filter(read_filter).update(
+            last_read_message_id=Greatest(
+                F("last_read_message_id"),
+                Case(
+                    *(When(conversation_id=c, user_id=u, then=Value(m)) for (c, u), m in read.items()),
+                    output_field=BigIntegerField(),
+                ),
             )
-        for (conversation_id, sender_id), message_id in sorted(read.items()):
-            Membership.objects.filter(conversation_id=conversation_id, user_id=sender_id).update(
-                last_read_message_id=Greatest(F("last_read_message_id"), Value(message_id))
-            )
+        )
 
 
 def messages_persist(*, pending: Sequence[PendingMessage]) -> list[StoredResult]:

@@ -16,7 +16,7 @@ if not VAR_DIR.is_absolute():
     VAR_DIR = BASE_DIR / VAR_DIR
 
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "local-dev-only-not-a-secret")
-DEBUG = env_bool("DJANGO_DEBUG", True)
+DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
 
 INSTALLED_APPS = [
@@ -79,7 +79,9 @@ DATABASES = {
         "USER": env_str("POSTGRES_USER", "chat"),
         "PASSWORD": env_str("POSTGRES_PASSWORD", "chat"),
         "CONN_MAX_AGE": env_int("POSTGRES_CONN_MAX_AGE", 60),
-        "CONN_HEALTH_CHECKS": True,
+        # a health check costs a query per request cycle, and Channels starts a cycle for every
+        # database call of a consumer; a broken connection is dropped after its first error anyway
+        "CONN_HEALTH_CHECKS": env_bool("POSTGRES_CONN_HEALTH_CHECKS", False),
         "OPTIONS": {"connect_timeout": env_int("POSTGRES_CONNECT_TIMEOUT", 5)},
     }
 }
@@ -201,6 +203,8 @@ CHAT_SYNC_BATCH = env_int("CHAT_SYNC_BATCH", 200)  # messages per sync.batch fra
 CHAT_LATE_ID_SECONDS = env_float("CHAT_LATE_ID_SECONDS", 10.0)
 CHAT_SEND_BATCH_MS = env_float("CHAT_SEND_BATCH_MS", 3.0)  # chat server: collect sends into one sync task
 CHAT_SEND_BATCH_MAX = env_int("CHAT_SEND_BATCH_MAX", 200)
+# seconds a process keeps a conversation's members and block state for validating sends
+CHAT_SEND_RULES_CACHE_SECONDS = env_float("CHAT_SEND_RULES_CACHE_SECONDS", 2.0)
 
 # --- presence (design note §4.4): heartbeats every PRESENCE_HEARTBEAT_INTERVAL s (clients); a user
 # whose every socket has been silent for PRESENCE_OFFLINE_AFTER s is offline

@@ -15,7 +15,7 @@ from chatproject.settings.base import (
     REDIS_HOST,
     REDIS_PORT,
 )
-from chatproject.settings.env import env_bool, env_int, env_str
+from chatproject.settings.env import env_bool, env_float, env_int, env_str
 
 _RUN = env_str("TEST_RUN_ID", "")
 _SUFFIX = f"_{_RUN}" if _RUN else ""
@@ -36,3 +36,5 @@ CACHES["default"]["LOCATION"] = env_str("CACHE_URL", REDIS_URL)
 # the sync-queue task runs inline in in-process tests (REST sends, consumer tests); the
 # process-level tests in tests/ start real Celery workers with CELERY_TASK_ALWAYS_EAGER=0
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", True)
+# tests change memberships and blocks between sends: validate every send against the database
+CHAT_SEND_RULES_CACHE_SECONDS = env_float("CHAT_SEND_RULES_CACHE_SECONDS", 0.0)
