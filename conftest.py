@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -91,3 +91,16 @@ def bob(db: None) -> object:
 @pytest.fixture
 def carol(db: None) -> object:
     return UserFactory(username="carol", display_name="Carol")
+
+
+@pytest.fixture
+async def fresh_chat_runtime() -> AsyncIterator[None]:
+    """A new in-process chat server runtime for the test (registry, routing, delivery loop),
+    stopped and forgotten afterwards."""
+    from chat import runtime as runtime_module
+
+    runtime_module._runtime = None
+    yield
+    if runtime_module._runtime is not None:
+        await runtime_module._runtime.stop()
+    runtime_module._runtime = None

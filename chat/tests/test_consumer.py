@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -37,12 +36,8 @@ def _clean_state(cassandra_clean: str) -> None:
 
 
 @pytest.fixture(autouse=True)
-async def _fresh_runtime() -> AsyncIterator[None]:
-    runtime_module._runtime = None
-    yield
-    if runtime_module._runtime is not None:
-        await runtime_module._runtime.stop()
-    runtime_module._runtime = None
+def _fresh_runtime(fresh_chat_runtime: None) -> None:
+    """Every test here gets a chat server runtime of its own."""
 
 
 async def _connect(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,7 +15,6 @@ from channels.testing import WebsocketCommunicator
 from django.test import override_settings
 
 from accounts.models import Friendship, User
-from chat import runtime as runtime_module
 from chat.routing import websocket_application
 from chat.tickets import ticket_issue
 from chatproject.redis_client import get_async_redis, get_redis
@@ -79,15 +77,6 @@ async def test_logout_of_the_last_device_is_offline_at_once() -> None:
 # ---------------------------------------------------------------- through the chat servers
 
 
-@pytest.fixture
-async def _fresh_runtime() -> AsyncIterator[None]:
-    runtime_module._runtime = None
-    yield
-    if runtime_module._runtime is not None:
-        await runtime_module._runtime.stop()
-    runtime_module._runtime = None
-
-
 async def _connect(user: User, device: str = "d") -> WebsocketCommunicator:
     comm = WebsocketCommunicator(
         websocket_application(), f"/ws/chat?ticket={ticket_issue(user_id=user.pk, device_id=device)}"
@@ -107,7 +96,7 @@ async def _next(comm: WebsocketCommunicator, kind: str) -> dict[str, Any]:
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("_fresh_runtime")
+@pytest.mark.usefixtures("fresh_chat_runtime")
 async def test_friends_see_online_and_offline_strangers_see_nothing(
     alice: User, bob: User, carol: User
 ) -> None:
@@ -129,7 +118,7 @@ async def test_friends_see_online_and_offline_strangers_see_nothing(
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("_fresh_runtime")
+@pytest.mark.usefixtures("fresh_chat_runtime")
 async def test_hidden_presence_is_not_announced(alice: User, bob: User) -> None:
     """A user whose presence is visible to nobody is not announced even to friends."""
     await database_sync_to_async(_befriend)(alice, bob)
