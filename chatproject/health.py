@@ -12,7 +12,7 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from chat.cql.session import cassandra_prepare, cassandra_session
+from chat.cql.session import cassandra_ping
 from chatproject.redis_client import get_redis
 
 
@@ -27,9 +27,7 @@ def _check_redis() -> None:
 
 
 def _check_cassandra() -> None:
-    stmt = cassandra_prepare("SELECT release_version FROM system.local WHERE key = ?")
-    if cassandra_session().execute(stmt, ("local",)).one() is None:
-        raise RuntimeError("system.local returned no row")
+    cassandra_ping()
 
 
 CHECKS: dict[str, Callable[[], None]] = {

@@ -118,6 +118,18 @@ async def execute_async(statement: Statement | PreparedStatement | str, paramete
     return await result
 
 
+def cassandra_ping() -> str:
+    """The node's release version, read with a prepared statement (the health check)."""
+    row = (
+        cassandra_session()
+        .execute(cassandra_prepare("SELECT release_version FROM system.local WHERE key = ?"), ("local",))
+        .one()
+    )
+    if row is None:
+        raise RuntimeError("system.local returned no row")
+    return str(row.release_version)
+
+
 def cassandra_reset() -> None:
     """Forget this process's connection; the next use connects again.
 
