@@ -51,8 +51,11 @@ def cassandra_clean(cassandra_keyspace: str) -> str:
         session.execute(f"TRUNCATE {cassandra_keyspace}.{table}")
     # the store skips bucket-index rows it believes written; after a truncate they are gone
     from chat.cql.message_store import message_store_forget_cache
+    from chat.redis_keys import message_claims_clear
+    from chatproject.redis_client import get_redis
 
     message_store_forget_cache()
+    message_claims_clear(get_redis())  # claims of truncated messages
     return cassandra_keyspace
 
 

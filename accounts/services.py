@@ -312,6 +312,14 @@ def friend_remove(*, user: User, friend_id: int) -> None:
         raise NotFound("You are not friends with this user.")
 
 
+def _blocks_changed() -> None:
+    """After the commit, chat servers forget their cached send rules (a direct conversation of
+    the pair may now refuse or take messages). Blocks change rarely: all are evicted."""
+    from chat.fanout import send_rules_changed  # chat depends on accounts, not the other way
+
+    transaction.on_commit(lambda: send_rules_changed(conversation_ids=None))
+
+
 @transaction.atomic
 def block_create(*, blocker: User, blocked_id: int) -> tuple[Block, bool]:
     """Block a user: any friendship and pending request between us ends. Idempotent."""
@@ -326,6 +334,8 @@ def block_create(*, blocker: User, blocked_id: int) -> tuple[Block, bool]:
         Q(from_user=blocker, to_user_id=blocked_id) | Q(from_user_id=blocked_id, to_user=blocker),
         status=FriendRequestStatus.PENDING,
     ).update(status=FriendRequestStatus.CANCELLED, responded_at=timezone.now())
+    if created:
+        _blocks_changed()
     return block, created
 
 
@@ -334,3 +344,4 @@ def block_remove(*, blocker: User, blocked_id: int) -> None:
     deleted, _ = Block.objects.filter(blocker=blocker, blocked_id=blocked_id).delete()
     if not deleted:
         raise NotFound("You have not blocked this user.")
+    _blocks_changed()

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -39,6 +41,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
     user_id: int
     device_id: str
     attached = False
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # channels closes stale database connections before every handler, by a hop to the
+        # thread-sensitive executor: one thread round trip per frame. This consumer's database
+        # work runs only inside database_sync_to_async, which does that itself in its thread.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message.get('type')!r}")
+        await handler(message)
 
     # ---------------------------------------------------------------- connection
 

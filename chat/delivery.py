@@ -6,12 +6,15 @@ connection of the sending device, or the reply key of a REST request). `messages
 1. gives a fresh ID to any message whose ID is older than CHAT_LATE_ID_SECONDS — nobody has been
    told its ID yet (the ack comes after storage), and so no device can have synced past a message
    stored later with a smaller ID than the window a sync looks back (DESIGN.md §4);
-2. stores the batch (idempotent; a resend of a stored (sender, client_msg_id) returns the first);
+2. stores the batch in the message store (idempotent; a resend of a stored (sender,
+   client_msg_id) returns the first);
 3. routes each new message: members with a live device get `message.new` through the chat
    servers that hold them (one publish per chat server per batch, from the Redis routing table);
    members with none go to the `push` queue;
 4. acknowledges each message to its origin (`message.ack`, or the REST reply), only now that it
-   is stored.
+   is stored, and tells the sending chat server the batch is done (its sending window);
+5. moves the conversations' newest message and the senders' read markers along in PostgreSQL
+   (before the REST replies).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from django.conf import settings
 from chat import redis_keys
 from chat.records import PendingMessage, StoredMessage
 from chat.serializers import message_payload
-from chat.services import messages_persist
+from chat.services import conversations_touch, messages_store
 from chat.snowflake import snowflake_next_id, snowflake_timestamp_ms
 from chatproject.redis_client import get_redis
 from notifications.tasks import notify_offline_members
@@ -71,12 +74,18 @@ def _text(frame: dict[str, Any]) -> str:
     return orjson.dumps(frame).decode()
 
 
-def messages_store_and_route(*, items: list[dict[str, Any]]) -> list[StoredMessage]:
-    """Store a batch from the sync queue, deliver it, acknowledge it; returns what is stored."""
+def messages_store_and_route(
+    *, items: list[dict[str, Any]], batch: dict[str, str] | None = None
+) -> list[StoredMessage]:
+    """Store a batch from the sync queue, deliver it, acknowledge it; returns what is stored.
+
+    `batch` ({"s": chat server, "b": batch id}): after the acks, that server is told the batch is
+    done, which frees its slot in the server's sending window.
+    """
     now_ms = int(time.time() * 1000)
     pending = [_renumber_late(PendingMessage.from_dict(item["m"]), now_ms=now_ms) for item in items]
     origins = [Origin.from_dict(item.get("o") or {}) for item in items]
-    results = messages_persist(pending=pending)
+    results = messages_store(pending=pending)
 
     client = get_redis()
     live_servers = {entry.id for entry in redis_keys.servers_live(client)}
@@ -127,7 +136,13 @@ def messages_store_and_route(*, items: list[dict[str, Any]]) -> list[StoredMessa
             }
             batches[origin.server_id].append({"conn": origin.conn_id, "text": _text(ack)})
 
+    if batch and batch.get("s") and batch.get("b"):
+        batches[batch["s"]].append({"done": batch["b"]})
     redis_keys.deliveries_publish(client, batches)
+    # the conversations' newest message and the senders' read markers follow the acks (they are
+    # not the message; a redelivered task repeats them), and precede the REST replies so that an
+    # API client that got its 201 finds its conversation list up to date
+    conversations_touch(messages=[r.message for r in results])
     if replies:
         redis_keys.replies_push(client, replies, ttl=REPLY_TTL)
     if offline:

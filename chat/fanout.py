@@ -1,9 +1,11 @@
 """Fan-out of frames other than new messages (edits, deletes, typing, read markers, presence) to
 users' live devices: the Redis routing table says which chat servers hold them, and one batch is
-published per chat server on its delivery channel."""
+published per chat server on its delivery channel. Also the eviction of the chat servers' cached
+send rules when a conversation's members or a block change."""
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -14,6 +16,8 @@ from chat import redis_keys
 from chat.records import StoredMessage
 from chat.serializers import message_payload
 from chatproject.redis_client import get_async_redis, get_redis
+
+log = logging.getLogger(__name__)
 
 
 def _batches(
@@ -65,3 +69,17 @@ def message_updated_broadcast(*, message: StoredMessage, member_ids: set[int]) -
     publish_to_users(
         user_ids=member_ids, frame={"type": "message.updated", "message": message_payload(message)}
     )
+
+
+def send_rules_changed(*, conversation_ids: list[int] | None) -> None:
+    """Tell every live chat server to forget its cached send rules of these conversations (None:
+    all of them). Call after the change commits. A failure is logged, not raised: the cache
+    expires by itself (CHAT_SEND_RULES_CACHE_SECONDS)."""
+    try:
+        client = get_redis()
+        event: dict[str, object] = {"rules": conversation_ids}
+        redis_keys.deliveries_publish(
+            client, {entry.id: [event] for entry in redis_keys.servers_live(client)}
+        )
+    except Exception:
+        log.warning("could not tell the chat servers that send rules changed", exc_info=True)

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import redis
 import redis.asyncio as aioredis
+
+from chat.records import PendingMessage
 
 _SRV = "chat:srv:{}"
 _SRV_INDEX = "chat:srv:index"
@@ -32,6 +35,7 @@ _TICKET = "chat:ticket:{}"
 _RATE = "chat:rate:{}"
 _TYPING = "chat:typing:{}:{}"
 _REPLY = "chat:reply:{}"
+_CLAIM = "chat:claim:{}:{}"  # sender id, client_msg_id
 
 # HINCRBY -1 that removes the field at zero, so a user's routing hash holds only live counts
 _DETACH_LUA = """
@@ -263,17 +267,23 @@ async def ticket_nonce_claim(client: aioredis.Redis, nonce: str, *, ttl: int) ->
     return bool(await client.set(_TICKET.format(nonce), 1, nx=True, ex=ttl))
 
 
+# the sliding window of a user's sends, in one round trip: trim, add this send, count
+_RATE_LUA = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3])
+local n = redis.call('ZCARD', KEYS[1])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]) + 1)
+return n
+"""
+
+
 async def rate_limit_hit(client: aioredis.Redis, *, user_id: int, limit: int, window: int) -> bool:
     """Count one send of `user_id`; False when it makes more than `limit` in the last `window`
     seconds (a sliding window: a sorted set of send times, trimmed as it goes)."""
     now = time.time()
+    member = f"{now:.6f}:{secrets.token_hex(4)}"
     key = _RATE.format(user_id)
-    async with client.pipeline(transaction=True) as pipe:
-        pipe.zremrangebyscore(key, "-inf", now - window)
-        pipe.zadd(key, {f"{now:.6f}:{secrets.token_hex(4)}": now})
-        pipe.zcard(key)
-        pipe.expire(key, window + 1)
-        _, _, count, _ = await pipe.execute()
+    count = await client.eval(_RATE_LUA, 1, key, f"{now:.6f}", str(window), member)  # type: ignore[misc]
     return int(count) <= limit
 
 
@@ -284,3 +294,61 @@ async def typing_throttle(
     return bool(
         await client.set(_TYPING.format(user_id, conversation_id), 1, nx=True, px=max(1, int(seconds * 1000)))
     )
+
+
+# ---------------------------------------------------------------- message claims
+
+
+def _queue_claims(pipe: Any, messages: Sequence[PendingMessage], *, ttl: int, claim: bool) -> None:
+    """SET each message's claim key to the message: only if free, returning the holder (`claim`),
+    or unconditionally (restoring a claim Redis forgot). The pipeline may be sync or asyncio."""
+    for m in messages:
+        key, value = _CLAIM.format(m.sender_id, m.client_msg_id), orjson.dumps(m.as_dict())
+        pipe.set(key, value, nx=claim, get=claim, ex=ttl)
+
+
+def _claim_answers(pending: Sequence[PendingMessage], answers: list[Any]) -> list[PendingMessage]:
+    return [
+        p if old is None else PendingMessage.from_dict(orjson.loads(old))
+        for p, old in zip(pending, answers, strict=True)
+    ]
+
+
+def message_claims(
+    client: redis.Redis, pending: Sequence[PendingMessage], *, ttl: int
+) -> list[PendingMessage]:
+    """Claim each message's (sender, client_msg_id), in order, in one round trip: the message that
+    holds the claim — the message itself when the claim was free (or already its own). Atomic per
+    key (SET NX GET), so of racing claims exactly one wins and every other learns the winner."""
+    with client.pipeline(transaction=False) as pipe:
+        _queue_claims(pipe, pending, ttl=ttl, claim=True)
+        return _claim_answers(pending, pipe.execute())
+
+
+async def message_claims_async(
+    client: aioredis.Redis, pending: Sequence[PendingMessage], *, ttl: int
+) -> list[PendingMessage]:
+    async with client.pipeline(transaction=False) as pipe:
+        _queue_claims(pipe, pending, ttl=ttl, claim=True)
+        return _claim_answers(pending, await pipe.execute())
+
+
+def message_claims_restore(client: redis.Redis, winners: Sequence[PendingMessage], *, ttl: int) -> None:
+    """Put back claims Redis had forgotten (expired or lost), with the messages that hold them."""
+    with client.pipeline(transaction=False) as pipe:
+        _queue_claims(pipe, winners, ttl=ttl, claim=False)
+        pipe.execute()
+
+
+async def message_claims_restore_async(
+    client: aioredis.Redis, winners: Sequence[PendingMessage], *, ttl: int
+) -> None:
+    async with client.pipeline(transaction=False) as pipe:
+        _queue_claims(pipe, winners, ttl=ttl, claim=False)
+        await pipe.execute()
+
+
+def message_claims_clear(client: redis.Redis) -> int:
+    """Drop every claim (tests: after the claim table is truncated, Redis must not remember it)."""
+    keys = list(client.scan_iter(match=_CLAIM.format("*", "*"), count=1000))
+    return int(client.delete(*keys)) if keys else 0  # type: ignore[arg-type]

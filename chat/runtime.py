@@ -34,6 +34,7 @@ from django.conf import settings
 from chat import redis_keys
 from chat.delivery import Origin
 from chat.redis_keys import ChatServerEntry
+from chat.selectors import send_rules_forget
 from chat.sending import SendBatcher, StoreUnavailable
 from chatproject.redis_client import get_async_redis
 
@@ -61,7 +62,7 @@ class ChatServerRuntime:
         self._subscribed: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.batcher = SendBatcher(on_failure=self._enqueue_failed)
+        self.batcher = SendBatcher(server_id=self.server_id, on_failure=self._enqueue_failed)
 
     # ---------------------------------------------------------------- life cycle
 
@@ -85,7 +86,7 @@ class ChatServerRuntime:
             self._start_lock = asyncio.Lock()
             self._subscribed = asyncio.Event()
             self._tasks = []
-            self.batcher = SendBatcher(on_failure=self._enqueue_failed)
+            self.batcher = SendBatcher(server_id=self.server_id, on_failure=self._enqueue_failed)
         assert self._start_lock is not None
         assert self._subscribed is not None
         async with self._start_lock:
@@ -148,6 +149,12 @@ class ChatServerRuntime:
     async def deliver(self, events: list[dict[str, Any]]) -> None:
         """Write a batch of delivery events to the local sockets they name, in order."""
         for event in events:
+            if "done" in event:  # a sync batch of this server is finished: its slot frees
+                self.batcher.done(event["done"])
+                continue
+            if "rules" in event:  # members or blocks changed: cached send rules are stale
+                send_rules_forget(conversation_ids=event["rules"])
+                continue
             text = event["text"]
             if "conn" in event:
                 conn = self.connections.get(event["conn"])

@@ -227,7 +227,8 @@ def device_sync_page(*, user_id: int, since: int, limit: int) -> tuple[SyncPage,
 class SendRules:
     """What validating a send needs to know of a conversation."""
 
-    members: dict[str, int]  # username -> user id
+    members: dict[str, int]  # lower-cased username -> user id (mentions are case-insensitive)
+    member_ids: frozenset[int]
     blocked: bool  # a direct conversation whose two users have blocked one another
 
 
@@ -235,15 +236,23 @@ _send_rules_cache: dict[int, tuple[float, SendRules]] = {}
 _SEND_RULES_CACHE_MAX = 50_000
 
 
-def conversation_send_rules(*, conversation_id: int) -> SendRules:
-    """Members and block state of a conversation, for `message_prepare` (every message a chat
-    server receives). Kept in process for CHAT_SEND_RULES_CACHE_SECONDS: a membership change or a
-    block reaches sends within that long (0: never cached)."""
-    ttl = settings.CHAT_SEND_RULES_CACHE_SECONDS
-    now = time.monotonic()
+def conversation_send_rules_cached(*, conversation_id: int) -> SendRules | None:
+    """The rules a chat server keeps for the conversation, if it has them (no I/O)."""
     cached = _send_rules_cache.get(conversation_id)
-    if cached is not None and cached[0] > now:
+    if cached is not None and cached[0] > time.monotonic():
         return cached[1]
+    return None
+
+
+def conversation_send_rules(*, conversation_id: int, cache: bool = False) -> SendRules:
+    """Members and block state of a conversation, for validating a send.
+
+    With `cache` (the chat servers, for every message they receive) the answer is kept in process
+    for CHAT_SEND_RULES_CACHE_SECONDS; changes of members and blocks evict it at once through the
+    chat servers' delivery channels (`send_rules_forget`), the expiry bounds a missed eviction.
+    """
+    if cache and (rules := conversation_send_rules_cached(conversation_id=conversation_id)):
+        return rules
     rows = (
         list(
             Membership.objects.filter(conversation_id=conversation_id).values_list(
@@ -253,14 +262,24 @@ def conversation_send_rules(*, conversation_id: int) -> SendRules:
         if 0 < conversation_id <= MAX_ID
         else []
     )
-    members = {name: uid for name, uid, _ in rows}
+    members = {name.lower(): uid for name, uid, _ in rows}
     blocked = False
-    if rows and rows[0][2] == ConversationKind.DIRECT and len(members) == 2:
-        first, second = members.values()
+    if rows and rows[0][2] == ConversationKind.DIRECT and len(rows) == 2:
+        first, second = (uid for _, uid, _ in rows)
         blocked = user_blocked_between(user_id=first, other_id=second)
-    rules = SendRules(members=members, blocked=blocked)
-    if ttl > 0:
+    rules = SendRules(members=members, member_ids=frozenset(uid for _, uid, _ in rows), blocked=blocked)
+    ttl = settings.CHAT_SEND_RULES_CACHE_SECONDS
+    if cache and ttl > 0:
         if len(_send_rules_cache) >= _SEND_RULES_CACHE_MAX:
             _send_rules_cache.clear()
-        _send_rules_cache[conversation_id] = (now + ttl, rules)
+        _send_rules_cache[conversation_id] = (time.monotonic() + ttl, rules)
     return rules
+
+
+def send_rules_forget(*, conversation_ids: list[int] | None) -> None:
+    """Evict cached send rules: of these conversations, or (None) of all."""
+    if conversation_ids is None:
+        _send_rules_cache.clear()
+        return
+    for conversation_id in conversation_ids:
+        _send_rules_cache.pop(conversation_id, None)

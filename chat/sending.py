@@ -1,10 +1,9 @@
 """The sending side of the message sync queue.
 
-A chat server validates and numbers each `message.send` (`message_prepare`), then hands it to the
-process's `SendBatcher`, which collects sends for CHAT_SEND_BATCH_MS (or CHAT_SEND_BATCH_MAX
-messages) and enqueues them as one `chat.messages_sync` task: one broker round trip for many
-messages (DESIGN.md §7). The REST API enqueues the same task with a reply key and waits for the
-stored message.
+A chat server validates and numbers each `message.send` (`message_submit`), then hands it to the
+process's `SendBatcher`, which enqueues sends together as one `chat.messages_sync` task: one broker
+round trip, one storage round and one PostgreSQL update for many messages (DESIGN.md §7). The REST
+API enqueues the same task with a reply key and waits for the stored message.
 """
 
 from __future__ import annotations
@@ -23,7 +22,9 @@ from chat import redis_keys
 from chat.delivery import Origin, sync_item
 from chat.exceptions import ClientMsgIdReused
 from chat.records import PendingMessage
-from chat.services import message_prepare
+from chat.selectors import conversation_send_rules, conversation_send_rules_cached
+from chat.services import message_build, message_check_input, message_prepare
+from chat.snowflake import snowflake_next_id_async
 from chat.tasks import messages_sync
 from chatproject.errors import ServiceError
 from chatproject.redis_client import get_redis
@@ -49,43 +50,86 @@ OnFailure = Callable[[list[dict[str, Any]]], Awaitable[None]]
 
 
 class SendBatcher:
-    """Collects sync items for a few milliseconds and enqueues them as one task."""
+    """Collects sync items and enqueues them as tasks, with at most CHAT_SEND_MAX_INFLIGHT tasks of
+    this chat server in the queue at once.
 
-    def __init__(self, *, on_failure: OnFailure) -> None:
+    The window makes batches adapt to the load (as Nagle's algorithm does): when the workers keep
+    up, a send leaves after CHAT_SEND_BATCH_MS in a small batch; when they fall behind, sends wait
+    here for a free slot and leave together, so each task carries more messages and the fixed cost
+    of a task (broker round trips, one storage round, one PostgreSQL transaction) is shared. The
+    queue never holds more than the window, so a backlog cannot build up where nobody can see it.
+    A slot frees when the worker reports the batch done (a `done` event on this server's delivery
+    channel, after the batch's acks) or, if that report never comes (the worker died and the task
+    waits for redelivery), after CHAT_SEND_INFLIGHT_TIMEOUT seconds.
+    """
+
+    def __init__(self, *, server_id: str, on_failure: OnFailure) -> None:
+        self._server_id = server_id
         self._items: list[dict[str, Any]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._on_failure = on_failure
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._inflight: dict[str, asyncio.TimerHandle] = {}  # batch id -> its timeout
+
+    @property
+    def waiting(self) -> int:
+        """Sends waiting for a free slot (or for the batching delay)."""
+        return len(self._items)
 
     def add(self, item: dict[str, Any]) -> None:
         self._items.append(item)
+        if len(self._inflight) >= settings.CHAT_SEND_MAX_INFLIGHT:
+            return  # leaves when a slot frees
         if len(self._items) >= settings.CHAT_SEND_BATCH_MAX:
-            self._flush_now()
+            self._flush()
         elif self._timer is None:
             loop = asyncio.get_running_loop()
-            self._timer = loop.call_later(settings.CHAT_SEND_BATCH_MS / 1000, self._flush_now)
+            self._timer = loop.call_later(settings.CHAT_SEND_BATCH_MS / 1000, self._flush)
 
-    def _flush_now(self) -> None:
+    def done(self, batch_id: str) -> None:
+        """The worker finished the batch (stored, routed and acknowledged every message)."""
+        timeout = self._inflight.pop(batch_id, None)
+        if timeout is not None:
+            timeout.cancel()
+            self._flush()  # what waited for the slot has waited long enough
+
+    def _flush(self, *, ignore_window: bool = False) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        items, self._items = self._items, []
-        if items:
-            task = asyncio.get_running_loop().create_task(self._enqueue(items))
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
+        loop = asyncio.get_running_loop()
+        while self._items and (ignore_window or len(self._inflight) < settings.CHAT_SEND_MAX_INFLIGHT):
+            items = self._items[: settings.CHAT_SEND_BATCH_MAX]
+            del self._items[: len(items)]
+            batch_id = uuid.uuid4().hex[:16]
+            self._inflight[batch_id] = loop.call_later(
+                settings.CHAT_SEND_INFLIGHT_TIMEOUT, self._expire, batch_id
+            )
+            task = loop.create_task(self._enqueue(batch_id, items))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
-    async def _enqueue(self, items: list[dict[str, Any]]) -> None:
+    def _expire(self, batch_id: str) -> None:
+        if self._inflight.pop(batch_id, None) is not None:
+            log.warning("sync batch %s not reported done in time; its slot is freed", batch_id)
+            self._flush()
+
+    async def _enqueue(self, batch_id: str, items: list[dict[str, Any]]) -> None:
+        batch = {"s": self._server_id, "b": batch_id}
         try:
-            await asyncio.to_thread(messages_sync.apply_async, kwargs={"items": items}, queue="sync")
+            await asyncio.to_thread(
+                messages_sync.apply_async, kwargs={"items": items, "batch": batch}, queue="sync"
+            )
         except Exception:
             log.exception("could not enqueue %d messages on the sync queue", len(items))
+            self.done(batch_id)
             await self._on_failure(items)
 
     async def drain(self) -> None:
-        self._flush_now()
-        if self._inflight:
-            await asyncio.gather(*self._inflight, return_exceptions=True)
+        """Enqueue everything that waits, window or not (the server is going away)."""
+        self._flush(ignore_window=True)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 async def message_submit(
@@ -99,13 +143,27 @@ async def message_submit(
 ) -> PendingMessage:
     """Validate and number a message from a chat server's socket and queue it for storage.
 
+    On the event loop when the conversation's send rules are in the process's cache (the common
+    case: no I/O at all); otherwise they are read in a worker thread first.
+
     Raises the ServiceError of a refused message (not a member, blocked, too long...).
     """
-    # not thread-sensitive: the sends of many sockets are validated in parallel threads (each with
-    # its own database connection) instead of queueing for the one thread-sensitive thread; one
-    # socket's sends stay in order because the consumer awaits each frame before the next
-    pending = await database_sync_to_async(message_prepare, thread_sensitive=False)(
-        sender_id=sender_id, conversation_id=conversation_id, client_msg_id=client_msg_id, body=body
+    message_check_input(client_msg_id=client_msg_id, body=body)
+    rules = conversation_send_rules_cached(conversation_id=conversation_id)
+    if rules is None:
+        # not thread-sensitive: the sends of many sockets are validated in parallel threads (each
+        # with its own database connection) instead of queueing for the one thread-sensitive
+        # thread; one socket's sends stay in order because the consumer awaits each frame
+        rules = await database_sync_to_async(conversation_send_rules, thread_sensitive=False)(
+            conversation_id=conversation_id, cache=True
+        )
+    pending = message_build(
+        rules=rules,
+        message_id=await snowflake_next_id_async(),
+        sender_id=sender_id,
+        conversation_id=conversation_id,
+        client_msg_id=client_msg_id,
+        body=body,
     )
     batcher.add(sync_item(pending=pending, origin=origin))
     return pending

@@ -12,8 +12,8 @@ import re
 from collections.abc import Sequence
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import BigIntegerField, Case, DateTimeField, F, Q, Value, When
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, F, Value, When
 from django.db.models.functions import Greatest
 
 from accounts.exceptions import UserBlocked
@@ -34,10 +34,10 @@ from chat.exceptions import (
     OwnerCannotBeRemoved,
     UserNotFound,
 )
-from chat.fanout import message_updated_broadcast
+from chat.fanout import message_updated_broadcast, send_rules_changed
 from chat.models import Conversation, ConversationKind, MemberRole, Membership
 from chat.records import PendingMessage, StoredMessage, StoredResult, snowflake_datetime
-from chat.selectors import conversation_member_ids, conversation_send_rules, membership_get
+from chat.selectors import SendRules, conversation_member_ids, conversation_send_rules, membership_get
 from chat.snowflake import MAX_ID, snowflake_next_id
 from chatproject.errors import ValidationFailed
 
@@ -47,6 +47,11 @@ _MENTION_RE = re.compile(r"(?<![\w@])@([A-Za-z0-9_.\-]{1,32})")
 
 
 # --- conversations
+
+
+def _send_rules_changed(conversation_id: int) -> None:
+    """After the transaction commits: chat servers evict their cached send rules of it."""
+    transaction.on_commit(lambda: send_rules_changed(conversation_ids=[conversation_id]))
 
 
 def conversation_direct_open(*, user: User, other_id: int) -> tuple[Conversation, bool]:
@@ -68,6 +73,7 @@ def conversation_direct_open(*, user: User, other_id: int) -> tuple[Conversation
             Membership.objects.bulk_create(
                 [Membership(conversation=conversation, user_id=uid) for uid in (low, high)]
             )
+            _send_rules_changed(conversation.pk)
     except IntegrityError:
         # both opened it at once: the unique constraint kept one, which is the answer for both
         return Conversation.objects.get(**lookup), False
@@ -104,6 +110,7 @@ def conversation_group_create(*, owner: User, title: str, member_ids: Sequence[i
         [Membership(conversation=conversation, user=owner, role=MemberRole.OWNER)]
         + [Membership(conversation=conversation, user_id=uid) for uid in users]
     )
+    _send_rules_changed(conversation.pk)
     return conversation
 
 
@@ -145,7 +152,9 @@ def conversation_member_add(*, actor_id: int, conversation_id: int, user_id: int
             raise UserBlocked()
         if conversation.memberships.count() >= settings.CHAT_GROUP_MAX_MEMBERS:
             raise GroupFull()
-        return Membership.objects.create(conversation=conversation, user_id=user_id), True
+        membership = Membership.objects.create(conversation=conversation, user_id=user_id)
+        _send_rules_changed(conversation_id)
+        return membership, True
 
 
 @transaction.atomic
@@ -164,6 +173,7 @@ def conversation_member_remove(*, actor_id: int, conversation_id: int, user_id: 
         if target.role == MemberRole.OWNER:
             raise OwnerCannotBeRemoved()
     target.delete()
+    _send_rules_changed(conversation_id)
     if target.role == MemberRole.OWNER:
         # an admin first, then the longest-standing member
         heir = (
@@ -222,39 +232,83 @@ def mentions_resolve(*, body: str, members: dict[str, int], sender_id: int) -> t
     return tuple(found)
 
 
-def message_prepare(*, sender_id: int, conversation_id: int, client_msg_id: str, body: str) -> PendingMessage:
-    """Validate a message and give it its Snowflake ID; nothing is stored.
+def message_check_input(*, client_msg_id: object, body: object) -> None:
+    """The checks of a send that need nothing but the frame (no I/O).
 
-    Raises: MessageInvalid / MessageTooLong (bad input), ConversationNotFound (not a member),
-    UserBlocked (a direct conversation whose pair is blocked).
+    Raises: MessageInvalid / MessageTooLong.
     """
     if not isinstance(client_msg_id, str) or not CLIENT_MSG_ID_RE.match(client_msg_id):
         raise MessageInvalid(fields={"client_msg_id": ["1-64 characters of A-Z a-z 0-9 _ . : -"]})
     if not isinstance(body, str):
         raise MessageInvalid(fields={"body": ["Must be a string."]})
     _check_body(body)
-    rules = conversation_send_rules(conversation_id=conversation_id)
-    members = rules.members
-    if sender_id not in members.values():
+
+
+def message_build(
+    *, rules: SendRules, message_id: int, sender_id: int, conversation_id: int, client_msg_id: str, body: str
+) -> PendingMessage:
+    """A checked send (`message_check_input`) against its conversation's rules, as a numbered
+    message ready for the sync queue (no I/O: the chat servers call it on their event loop).
+
+    Raises: ConversationNotFound (not a member), UserBlocked (a direct conversation whose pair is
+    blocked).
+    """
+    if sender_id not in rules.member_ids:
         raise ConversationNotFound()
     if rules.blocked:
         raise UserBlocked()
-    by_name = {name.lower(): uid for name, uid in members.items()}
     return PendingMessage(
-        id=snowflake_next_id(),
+        id=message_id,
         conversation_id=conversation_id,
         sender_id=sender_id,
         client_msg_id=client_msg_id,
         body=body,
-        mentions=mentions_resolve(body=body, members=by_name, sender_id=sender_id),
-        recipient_ids=tuple(sorted(members.values())),
+        mentions=mentions_resolve(body=body, members=rules.members, sender_id=sender_id),
+        recipient_ids=tuple(sorted(rules.member_ids)),
     )
 
 
-def _conversations_touch(messages: Sequence[StoredMessage]) -> None:
+def message_prepare(*, sender_id: int, conversation_id: int, client_msg_id: str, body: str) -> PendingMessage:
+    """Validate a message and give it its Snowflake ID; nothing is stored (blocking callers).
+
+    Raises: MessageInvalid / MessageTooLong (bad input), ConversationNotFound (not a member),
+    UserBlocked (a direct conversation whose pair is blocked).
+    """
+    message_check_input(client_msg_id=client_msg_id, body=body)
+    return message_build(
+        rules=conversation_send_rules(conversation_id=conversation_id),
+        message_id=snowflake_next_id(),
+        sender_id=sender_id,
+        conversation_id=conversation_id,
+        client_msg_id=client_msg_id,
+        body=body,
+    )
+
+
+_TOUCH_CONVERSATIONS = """
+UPDATE {conversation} AS c
+SET last_message_id = GREATEST(c.last_message_id, v.message_id),
+    last_activity_at = GREATEST(c.last_activity_at, v.at)
+FROM (SELECT id FROM {conversation} WHERE id = ANY(%s) ORDER BY id FOR UPDATE) AS locked,
+     unnest(%s::bigint[], %s::bigint[], %s::timestamptz[]) AS v(id, message_id, at)
+WHERE c.id = locked.id AND c.id = v.id
+"""
+_TOUCH_READ_MARKERS = """
+UPDATE {membership} AS m
+SET last_read_message_id = GREATEST(m.last_read_message_id, v.message_id)
+FROM (SELECT id FROM {membership} WHERE (conversation_id, user_id) IN
+        (SELECT * FROM unnest(%s::bigint[], %s::bigint[])) ORDER BY id FOR UPDATE) AS locked,
+     unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS v(conversation_id, user_id, message_id)
+WHERE m.id = locked.id AND m.conversation_id = v.conversation_id AND m.user_id = v.user_id
+"""
+
+
+def conversations_touch(*, messages: Sequence[StoredMessage]) -> None:
     """Newest message and activity per conversation; the sender has read up to their own message.
 
-    Monotonic (GREATEST), so a redelivered or out-of-order batch never moves anything back.
+    Monotonic (GREATEST), so a redelivered or out-of-order batch never moves anything back. Two
+    statements for the whole batch, each its own transaction; each locks its rows in id order
+    first, so two workers touching the same conversations cannot deadlock.
     """
     newest: dict[int, int] = {}
     read: dict[tuple[int, int], int] = {}
@@ -262,55 +316,46 @@ def _conversations_touch(messages: Sequence[StoredMessage]) -> None:
         newest[m.conversation_id] = max(newest.get(m.conversation_id, 0), m.id)
         key = (m.conversation_id, m.sender_id)
         read[key] = max(read.get(key, 0), m.id)
-    # one transaction and four statements for the whole batch: the rows are locked first in id
-    # order (so two workers touching the same conversations cannot deadlock), then each table is
-    # updated by one statement
+    if not newest:
+        return
     conversation_ids = sorted(newest)
-    read_filter = Q()
-    for conversation_id, sender_id in read:
-        read_filter |= Q(conversation_id=conversation_id, user_id=sender_id)
-    with transaction.atomic():
-        list(
-            Conversation.objects.select_for_update()
-            .filter(pk__in=conversation_ids)
-            .order_by("pk")
-            .values("pk")
+    pairs = sorted(read)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _TOUCH_CONVERSATIONS.format(conversation=Conversation._meta.db_table),
+            [
+                conversation_ids,
+                conversation_ids,
+                [newest[c] for c in conversation_ids],
+                [snowflake_datetime(newest[c]) for c in conversation_ids],
+            ],
         )
-        Conversation.objects.filter(pk__in=conversation_ids).update(
-            last_message_id=Greatest(
-                F("last_message_id"),
-                Case(*(When(pk=c, then=Value(m)) for c, m in newest.items()), output_field=BigIntegerField()),
-            ),
-            last_activity_at=Greatest(
-                F("last_activity_at"),
-                Case(
-                    *(When(pk=c, then=Value(snowflake_datetime(m))) for c, m in newest.items()),
-                    output_field=DateTimeField(),
-                ),
-            ),
+        cursor.execute(
+            _TOUCH_READ_MARKERS.format(membership=Membership._meta.db_table),
+            [
+                [c for c, _ in pairs],
+                [u for _, u in pairs],
+                [c for c, _ in pairs],
+                [u for _, u in pairs],
+                [read[p] for p in pairs],
+            ],
         )
-        list(Membership.objects.select_for_update().filter(read_filter).order_by("pk").values("pk"))
-        Membership.objects.filter(read_filter).update(
-            last_read_message_id=Greatest(
-                F("last_read_message_id"),
-                Case(
-                    *(When(conversation_id=c, user_id=u, then=Value(m)) for (c, u), m in read.items()),
-                    output_field=BigIntegerField(),
-                ),
-            )
-        )
+
+
+def messages_store(*, pending: Sequence[PendingMessage]) -> list[StoredResult]:
+    """Store a batch of prepared messages in the message store; one result per input, in order.
+
+    Idempotent and race-safe: the (sender, client_msg_id) claim is a Cassandra lightweight
+    transaction, so however many times and places one message is stored, exactly one is stored
+    and every call returns that one. The PostgreSQL side follows with `conversations_touch`.
+    """
+    return message_store.messages_store(pending=pending)
 
 
 def messages_persist(*, pending: Sequence[PendingMessage]) -> list[StoredResult]:
-    """Store a batch of prepared messages; one result per input, in order.
-
-    Idempotent and race-safe: the (sender, client_msg_id) claim is a Cassandra lightweight
-    transaction, so however many times and places one message is persisted, exactly one is
-    stored and every call returns that one. Then the conversations' newest message and the
-    senders' read markers move forward in PostgreSQL.
-    """
-    results = message_store.messages_store(pending=pending)
-    _conversations_touch([r.message for r in results])
+    """`messages_store`, then `conversations_touch` of what was stored."""
+    results = messages_store(pending=pending)
+    conversations_touch(messages=[r.message for r in results])
     return results
 
 

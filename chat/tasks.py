@@ -26,9 +26,13 @@ from chatproject.redis_client import get_redis
     retry_backoff_max=5,
     max_retries=60,
 )
-def messages_sync(*, items: list[dict[str, Any]]) -> int:
-    """Store, route and acknowledge a batch of messages from the chat servers or the REST API."""
-    return len(messages_store_and_route(items=items))
+def messages_sync(*, items: list[dict[str, Any]], batch: dict[str, str] | None = None) -> int:
+    """Store, route and acknowledge a batch of messages from the chat servers or the REST API.
+
+    `batch` names the chat server and batch id to report done (the sending window of
+    `chat.sending.SendBatcher`).
+    """
+    return len(messages_store_and_route(items=items, batch=batch))
 
 
 @shared_task(name="chat.registry_sweep", queue="sync", ignore_result=True)

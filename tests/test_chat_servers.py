@@ -43,6 +43,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, django_db_setup: None) -> It
             "CHAT_DRAIN_GRACE": "1",
             # the kill -9 test keeps 200 messages of one user in flight
             "CHAT_RATE_LIMIT_MESSAGES": "1000",
+            "CHAT_SEND_RULES_CACHE_SECONDS": "30",
         },
     )
     s.start()
@@ -246,6 +247,50 @@ async def test_a_message_stored_late_still_reaches_a_device_that_saw_newer_ones(
     assert len(found) == 1
     assert int(found[0]["id"]) > a1.acks[newer]  # renumbered past what Bob had seen
     for device in (a1, b1):
+        await device.close()
+
+
+async def test_blocks_and_removals_reach_the_chat_servers_cached_send_rules_at_once(
+    stack: Stack, alice: User, bob: User, carol: User, direct: int
+) -> None:
+    """Chat servers cache a conversation's send rules (30 s here), yet a block refuses the very
+    next send, an unblock lets it through again, and a member removed from a group cannot send."""
+    _wait_registered(stack)
+    a1 = _device(stack, alice, "a1")
+    await a1.connect(stack.chat_url(0))
+    first = await a1.send(direct, "before the block")
+    await a1.wait_acked([first])  # the rules of the conversation are now cached on server 1
+
+    bob_token = _device(stack, bob, "b-api").token
+    assert api_call(stack.api, "POST", f"blocks/{alice.pk}", token=bob_token)[0] in (200, 201)
+    refused = await a1.send(direct, "after the block")
+    error = await a1.next_frame("error")
+    assert (error["code"], error["ref"]) == ("forbidden", refused)
+
+    assert api_call(stack.api, "DELETE", f"blocks/{alice.pk}", token=bob_token)[0] == 204
+    again = await a1.send(direct, "after the unblock")
+    await a1.wait_acked([again])
+
+    status, group = api_call(
+        stack.api,
+        "POST",
+        "conversations",
+        {"type": "group", "title": "cached rules", "member_ids": [carol.pk]},
+        token=a1.token,
+    )
+    assert status == 201
+    c1 = _device(stack, carol, "c1")
+    await c1.connect(stack.chat_url(0))
+    hello = await c1.send(group["id"], "hello")
+    await c1.wait_acked([hello])
+    status, _ = api_call(
+        stack.api, "DELETE", f"conversations/{group['id']}/members?user_id={carol.pk}", token=a1.token
+    )
+    assert status == 204
+    late = await c1.send(group["id"], "still here?")
+    error = await c1.next_frame("error")
+    assert (error["code"], error["ref"]) == ("forbidden", late)
+    for device in (a1, c1):
         await device.close()
 
 

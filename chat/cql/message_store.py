@@ -6,7 +6,14 @@ per partition key, and the (sender, client_msg_id) claim table.
 
 Design points:
 - Every query is a prepared statement (`cassandra_prepare`), run at the consistency of
-  CASSANDRA_CONSISTENCY; the claim is a lightweight transaction at CASSANDRA_SERIAL_CONSISTENCY.
+  CASSANDRA_CONSISTENCY.
+- Idempotency of (sender, client_msg_id): concurrent stores are arbitrated by an atomic claim in
+  Redis (`redis_keys.message_claims`, kept CHAT_CLAIM_TTL seconds, holding the whole winning
+  message); the claim row in `message_client_ids` is its durable record, read for any claim Redis
+  calls new (Redis may have expired or lost an older one) and written before the message's rows.
+  This costs a read and a plain write per message where a lightweight transaction (Paxos: four
+  round trips inside Cassandra) cost several times more of the node's CPU; see
+  docs/message-store.md for the argument.
 - Reads and writes are written once, as plans (`chat.cql.plans`), and run either blocking with
   `execute_concurrent` or from asyncio without blocking the loop.
 - Message rows are written `USING TIMESTAMP` derived from the message ID, so storing a message
@@ -26,6 +33,7 @@ from typing import Any
 
 from django.conf import settings
 
+from chat import redis_keys
 from chat.cql.plans import Plan, Query, Rows, run_plan, run_plan_async, run_plans
 from chat.records import (
     AroundPage,
@@ -36,6 +44,7 @@ from chat.records import (
     pending_as_stored,
 )
 from chat.snowflake import EPOCH_MS, MAX_ID, snowflake_timestamp_ms
+from chatproject.redis_client import get_async_redis, get_redis
 
 BUCKET_MS = 10 * 24 * 3600 * 1000  # ten days; fixed forever: it is part of every partition key
 _BUCKETS_PER_STEP = 8
@@ -46,9 +55,13 @@ _INBOX_COLUMNS = (
     "(user_id, bucket, message_id, conversation_id, sender_id, client_msg_id, body, mentions, deleted)"
 )
 
-CLAIM = (
+INSERT_CLAIM = (
     "INSERT INTO {ks}.message_client_ids (sender_id, client_msg_id, message_id, conversation_id, body, "
-    "mentions, recipient_ids) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"
+    "mentions, recipient_ids) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+SELECT_CLAIM = (
+    "SELECT message_id, conversation_id, body, mentions, recipient_ids FROM {ks}.message_client_ids "
+    "WHERE sender_id = ? AND client_msg_id = ?"
 )
 INSERT_CONVERSATION_ROW = (
     "INSERT INTO {ks}.messages_by_conversation (conversation_id, bucket, message_id, sender_id, "
@@ -202,7 +215,7 @@ def message_store_forget_cache() -> None:
 
 
 def _claim_winner(pending: PendingMessage, row: Any) -> PendingMessage:
-    """The message that holds the claim, from a failed `IF NOT EXISTS` (which returns the row)."""
+    """The message that holds the claim, from its row in `message_client_ids`."""
     return PendingMessage(
         id=row.message_id,
         conversation_id=row.conversation_id,
@@ -211,6 +224,21 @@ def _claim_winner(pending: PendingMessage, row: Any) -> PendingMessage:
         body=row.body or "",
         mentions=tuple(row.mentions or ()),
         recipient_ids=tuple(sorted(row.recipient_ids or ())),
+    )
+
+
+def _claim_row(message: PendingMessage) -> Query:
+    return (
+        INSERT_CLAIM,
+        (
+            message.sender_id,
+            message.client_msg_id,
+            message.id,
+            message.conversation_id,
+            message.body,
+            list(message.mentions),
+            set(message.recipient_ids),
+        ),
     )
 
 
@@ -257,26 +285,28 @@ def _row_writes(message: PendingMessage, new_index_rows: list[tuple[str, int, in
     return queries
 
 
-def _store_plan(pending: Sequence[PendingMessage]) -> Plan[list[StoredResult]]:
-    claims = yield [
-        (
-            CLAIM,
-            (
-                p.sender_id,
-                p.client_msg_id,
-                p.id,
-                p.conversation_id,
-                p.body,
-                list(p.mentions),
-                set(p.recipient_ids),
-            ),
-        )
-        for p in pending
-    ]
-    winners: list[PendingMessage] = []
-    for p, rows in zip(pending, claims, strict=True):
-        row = rows[0]
-        winners.append(p if row.applied else _claim_winner(p, row))
+@dataclass(frozen=True)
+class _Stored:
+    results: list[StoredResult]
+    forgotten: list[PendingMessage]  # winners found only in the claim table: Redis must learn them
+
+
+def _store_plan(pending: Sequence[PendingMessage], claimed: Sequence[PendingMessage]) -> Plan[_Stored]:
+    """`claimed[i]`: the message that holds pending[i]'s claim in Redis (pending[i] itself when
+    the claim was new there, or was its own from an earlier delivery of the same task)."""
+    fresh = [i for i, (p, c) in enumerate(zip(pending, claimed, strict=True)) if c.id == p.id]
+    rows_list = yield [(SELECT_CLAIM, (pending[i].sender_id, pending[i].client_msg_id)) for i in fresh]
+    winners = list(claimed)
+    forgotten: list[PendingMessage] = []
+    for i, rows in zip(fresh, rows_list, strict=True):
+        if rows and rows[0].message_id != pending[i].id:
+            winners[i] = _claim_winner(pending[i], rows[0])  # an older claim that Redis forgot
+            forgotten.append(winners[i])
+    # the claim rows first: a message whose rows exist always has its claim row
+    claim_rows: dict[int, Query] = {}
+    for w in winners:
+        claim_rows.setdefault(w.id, _claim_row(w))
+    yield list(claim_rows.values())
     # write each winner's rows; a loser writes the winner's too, in case the winner's writer died
     # between its claim and its rows (same cells, same timestamps: nothing changes if it did not)
     writes: list[Query] = []
@@ -302,25 +332,36 @@ def _store_plan(pending: Sequence[PendingMessage]) -> Plan[list[StoredResult]]:
     for p, w in zip(pending, winners, strict=True):
         stored = current.get(w.id) or pending_as_stored(w)
         results.append(StoredResult(pending_id=p.id, message=stored, duplicate=w.id != p.id))
-    return results
+    return _Stored(results=results, forgotten=forgotten)
 
 
 def messages_store(*, pending: Sequence[PendingMessage]) -> list[StoredResult]:
     """Store messages idempotently in every table; one result per input, in order.
 
-    For each message the (sender_id, client_msg_id) claim is taken with `IF NOT EXISTS`; if an
-    earlier message holds it, that message is (re)written and returned instead, so concurrent
-    stores of one client_msg_id all end with the one message that won the claim.
+    For each message the (sender_id, client_msg_id) claim is taken in Redis and checked against
+    the claim table; if an earlier message holds it, that message is (re)written and returned
+    instead, so concurrent stores of one client_msg_id all end with the one message that won.
     """
     if not pending:
         return []
-    return run_plan(_store_plan(pending))
+    client = get_redis()
+    stored = run_plan(
+        _store_plan(pending, redis_keys.message_claims(client, pending, ttl=settings.CHAT_CLAIM_TTL))
+    )
+    if stored.forgotten:
+        redis_keys.message_claims_restore(client, stored.forgotten, ttl=settings.CHAT_CLAIM_TTL)
+    return stored.results
 
 
 async def messages_store_async(*, pending: Sequence[PendingMessage]) -> list[StoredResult]:
     if not pending:
         return []
-    return await run_plan_async(_store_plan(pending))
+    client = get_async_redis()
+    claimed = await redis_keys.message_claims_async(client, pending, ttl=settings.CHAT_CLAIM_TTL)
+    stored = await run_plan_async(_store_plan(pending, claimed))
+    if stored.forgotten:
+        await redis_keys.message_claims_restore_async(client, stored.forgotten, ttl=settings.CHAT_CLAIM_TTL)
+    return stored.results
 
 
 def _change_plan(message: StoredMessage, writes: Callable[[int, int], list[Query]]) -> Plan[None]:

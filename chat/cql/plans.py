@@ -2,6 +2,7 @@
 
 A plan is a generator that yields a batch of `(cql, params)` pairs — statements that may run
 concurrently — and receives, for each, its rows; its return value is the plan's result.
+The plain writes of a round travel as unlogged batches grouped by node (see `_requests`).
 `run_plans` executes batches with the driver's `execute_concurrent`; `run_plans_async` awaits the
 driver's futures through `execute_async`, so the event loop never blocks. Several plans advance in
 lockstep, their batches merged into one round of concurrent statements.
@@ -14,11 +15,14 @@ also gets CASSANDRA_SERIAL_CONSISTENCY for its Paxos phase.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Generator
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from cassandra import ConsistencyLevel
 from cassandra.concurrent import execute_concurrent
+from cassandra.query import BatchStatement, BatchType, BoundStatement, Statement
 from django.conf import settings
 
 from chat.cql.session import cassandra_prepare, cassandra_session, execute_async
@@ -38,20 +42,95 @@ def _statement(cql: str) -> Any:
     return stmt
 
 
+# plain writes of one round go to the node as unlogged batches: one request (and one response to
+# decode) for several rows instead of one each, which is most of the driver's cost per message.
+# Rows are grouped by the node that holds their partition, and each batch stays under Cassandra's
+# warning thresholds (unlogged_batch_across_partitions_warn_threshold 10 partitions,
+# batch_size_warn_threshold 5 KiB); a row larger than that goes alone.
+BATCH_MAX_STATEMENTS = 10
+BATCH_MAX_BYTES = 4000
+_PLAIN_WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b(?!.*\bIF\b)", re.IGNORECASE | re.DOTALL)
+
+
+def _size(params: tuple[Any, ...]) -> int:
+    """Roughly what a row weighs in a batch: its text and blobs, and a little for the rest."""
+    return 64 + sum(len(p) for p in params if isinstance(p, str | bytes))
+
+
+def _replica(bound: BoundStatement) -> object:
+    key = bound.routing_key
+    if key is None:
+        return None
+    replicas = cassandra_session().cluster.metadata.get_replicas(bound.keyspace, key)
+    return replicas[0].endpoint if replicas else None
+
+
+@dataclass
+class _Group:
+    statements: list[BoundStatement] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+    size: int = 0
+
+    def request(self) -> tuple[Statement, list[int]]:
+        if len(self.statements) == 1:
+            return self.statements[0], self.positions
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+        for statement in self.statements:
+            batch.add(statement)
+        return batch, self.positions
+
+
+def _requests(batch: list[Query]) -> list[tuple[Statement, list[int]]]:
+    """The statements to send for a round, each with the positions of the queries it carries."""
+    out: list[tuple[Statement, list[int]]] = []
+    groups: dict[object, _Group] = {}  # by node
+    for i, (cql, params) in enumerate(batch):
+        bound = _statement(cql).bind(params)
+        size = _size(params)
+        if not _PLAIN_WRITE.match(cql) or size > BATCH_MAX_BYTES:
+            out.append((bound, [i]))
+            continue
+        node = _replica(bound)
+        group = groups.get(node)
+        if group is not None and (
+            len(group.statements) >= BATCH_MAX_STATEMENTS or group.size + size > BATCH_MAX_BYTES
+        ):
+            out.append(groups.pop(node).request())
+            group = None
+        if group is None:
+            group = groups[node] = _Group()
+        group.statements.append(bound)
+        group.positions.append(i)
+        group.size += size
+    out += [group.request() for group in groups.values()]
+    return out
+
+
+def _spread(requests: list[tuple[Statement, list[int]]], rows: list[Rows], count: int) -> list[Rows]:
+    out: list[Rows] = [[] for _ in range(count)]
+    for (_, positions), got in zip(requests, rows, strict=True):
+        if len(positions) == 1:
+            out[positions[0]] = got
+    return out
+
+
 def execute_statements(batch: list[Query]) -> list[Rows]:
     """Run statements concurrently; rows of each, in order (raises on the first failure)."""
     if not batch:
         return []
-    pairs = [(_statement(cql), params) for cql, params in batch]
-    results = execute_concurrent(cassandra_session(), pairs, concurrency=64, raise_on_first_error=True)
-    return [list(result.result_or_exc) for result in results]
+    requests = _requests(batch)
+    results = execute_concurrent(
+        cassandra_session(), [(stmt, None) for stmt, _ in requests], concurrency=64, raise_on_first_error=True
+    )
+    return _spread(requests, [list(result.result_or_exc) for result in results], len(batch))
 
 
 async def execute_statements_async(batch: list[Query]) -> list[Rows]:
     if not batch:
         return []
-    results = await asyncio.gather(*(execute_async(_statement(cql), params) for cql, params in batch))
-    return [list(result.current_rows) for result in results]
+    requests = _requests(batch)
+    results = await asyncio.gather(*(execute_async(stmt) for stmt, _ in requests))
+    return _spread(requests, [list(result.current_rows) for result in results], len(batch))
 
 
 def _advance(

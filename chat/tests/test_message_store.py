@@ -11,10 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chat import redis_keys
 from chat.cql import message_store as store
 from chat.cql import plans
 from chat.records import PendingMessage
 from chat.snowflake import EPOCH_MS, snowflake_compose
+from chatproject.redis_client import get_redis
 
 DAY_MS = 24 * 3600 * 1000
 T0 = EPOCH_MS + 400 * DAY_MS
@@ -142,8 +144,8 @@ async def test_concurrent_async_stores_agree_on_one_message() -> None:
 def test_loser_finishes_storing_a_winner_whose_writer_died() -> None:
     """A claim taken by a writer that died before its rows: the resend stores and returns it."""
     orphan = pending(15, at(T0), client_msg_id="orphan", mentions=(2,))
-    claim_only = store._store_plan([orphan])
-    plans.run_plan(_first_step_only(claim_only))
+    claimed = redis_keys.message_claims(get_redis(), [orphan], ttl=60)
+    plans.run_plan(_first_steps_only(store._store_plan([orphan], claimed), steps=2))  # up to the claim row
     assert store.conversation_history(conversation_id=15, limit=10).messages == []
     [result] = store.messages_store(pending=[pending(15, at(T0 + 9), client_msg_id="orphan")])
     assert result.duplicate
@@ -152,9 +154,25 @@ def test_loser_finishes_storing_a_winner_whose_writer_died() -> None:
     assert [m.id for m in store.user_mentions(user_id=2, before=None, limit=10).messages] == [orphan.id]
 
 
-def _first_step_only(plan: plans.Plan[object]) -> plans.Plan[None]:
-    batch = next(plan)
-    yield batch
+def test_a_claim_redis_forgot_is_found_in_the_claim_table_and_given_back() -> None:
+    """After the Redis claims are gone (expired, or Redis lost them), a resend still finds the
+    first message through the claim table, and Redis holds that first message's claim again."""
+    first = pending(16, at(T0), client_msg_id="forgotten")
+    store.messages_store(pending=[first])
+    assert redis_keys.message_claims_clear(get_redis()) == 1
+    [result] = store.messages_store(pending=[pending(16, at(T0 + 3), client_msg_id="forgotten")])
+    assert (result.duplicate, result.message.id) == (True, first.id)
+    [holder] = redis_keys.message_claims(
+        get_redis(), [pending(16, at(T0 + 4), client_msg_id="forgotten")], ttl=60
+    )
+    assert holder.id == first.id
+    assert [m.id for m in store.conversation_history(conversation_id=16, limit=10).messages] == [first.id]
+
+
+def _first_steps_only(plan: plans.Plan[object], *, steps: int) -> plans.Plan[None]:
+    rows = yield next(plan)
+    for _ in range(steps - 1):
+        rows = yield plan.send(rows)
     plan.close()
 
 

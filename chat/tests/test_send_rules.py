@@ -1,4 +1,8 @@
-"""The per-process cache of a conversation's send rules (members, blocks) used by message_prepare."""
+"""The chat servers' per-process cache of a conversation's send rules (members, blocks).
+
+That changes reach a running chat server at once is pinned across real processes in
+tests/test_chat_servers.py; here: what is cached, when it expires, and what evicts it.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,9 @@ import time
 import pytest
 from django.test import override_settings
 
-from accounts.exceptions import UserBlocked
 from accounts.models import Block, User
 from chat import selectors
-from chat.services import conversation_direct_open, message_prepare
+from chat.services import conversation_direct_open
 
 
 @pytest.fixture(autouse=True)
@@ -19,27 +22,47 @@ def _empty_cache() -> None:
 
 
 @pytest.mark.django_db
-def test_a_block_reaches_sends_within_the_cache_time(alice: User, bob: User) -> None:
-    """With caching on, a new block refuses sends once the cached rules expire, not later."""
+def test_cached_rules_expire_even_without_an_eviction(alice: User, bob: User) -> None:
+    """A block written behind the services' back (no eviction) still counts once the rules expire."""
     conversation, _ = conversation_direct_open(user=alice, other_id=bob.pk)
     with override_settings(CHAT_SEND_RULES_CACHE_SECONDS=0.3):
-        message_prepare(sender_id=alice.pk, conversation_id=conversation.pk, client_msg_id="a", body="hi")
+        assert not selectors.conversation_send_rules(conversation_id=conversation.pk, cache=True).blocked
         Block.objects.create(blocker=bob, blocked=alice)
+        assert not selectors.conversation_send_rules(conversation_id=conversation.pk, cache=True).blocked
         time.sleep(0.35)
-        with pytest.raises(UserBlocked):
-            message_prepare(sender_id=alice.pk, conversation_id=conversation.pk, client_msg_id="b", body="hi")
+        assert selectors.conversation_send_rules(conversation_id=conversation.pk, cache=True).blocked
 
 
 @pytest.mark.django_db
-def test_rules_are_read_once_per_cache_time(
+def test_rules_are_read_once_per_cache_time_by_chat_servers_only(
     alice: User, bob: User, django_assert_num_queries: object
 ) -> None:
-    """Within the cache time, validating a send costs no query for the conversation's rules."""
+    """Within the cache time a chat server's check costs no query; other callers always read."""
     conversation, _ = conversation_direct_open(user=alice, other_id=bob.pk)
     with override_settings(CHAT_SEND_RULES_CACHE_SECONDS=30):
-        first = selectors.conversation_send_rules(conversation_id=conversation.pk)
+        first = selectors.conversation_send_rules(conversation_id=conversation.pk, cache=True)
         with django_assert_num_queries(0):  # type: ignore[operator]
-            again = selectors.conversation_send_rules(conversation_id=conversation.pk)
+            again = selectors.conversation_send_rules(conversation_id=conversation.pk, cache=True)
+        assert selectors.conversation_send_rules_cached(conversation_id=conversation.pk) is first
+        fresh = selectors.conversation_send_rules(conversation_id=conversation.pk)
     assert again is first
-    assert set(first.members.values()) == {alice.pk, bob.pk}
+    assert fresh is not first
+    assert fresh == first
+    assert first.member_ids == {alice.pk, bob.pk}
+    assert first.members == {"alice": alice.pk, "bob": bob.pk}
     assert first.blocked is False
+
+
+@pytest.mark.django_db
+def test_forget_evicts_some_or_all(alice: User, bob: User, carol: User) -> None:
+    """`send_rules_forget` drops the named conversations, or every one with None."""
+    one, _ = conversation_direct_open(user=alice, other_id=bob.pk)
+    two, _ = conversation_direct_open(user=alice, other_id=carol.pk)
+    with override_settings(CHAT_SEND_RULES_CACHE_SECONDS=30):
+        for c in (one, two):
+            selectors.conversation_send_rules(conversation_id=c.pk, cache=True)
+        selectors.send_rules_forget(conversation_ids=[one.pk])
+        assert selectors.conversation_send_rules_cached(conversation_id=one.pk) is None
+        assert selectors.conversation_send_rules_cached(conversation_id=two.pk) is not None
+        selectors.send_rules_forget(conversation_ids=None)
+        assert selectors.conversation_send_rules_cached(conversation_id=two.pk) is None

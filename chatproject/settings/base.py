@@ -203,8 +203,15 @@ CHAT_SYNC_BATCH = env_int("CHAT_SYNC_BATCH", 200)  # messages per sync.batch fra
 CHAT_LATE_ID_SECONDS = env_float("CHAT_LATE_ID_SECONDS", 10.0)
 CHAT_SEND_BATCH_MS = env_float("CHAT_SEND_BATCH_MS", 3.0)  # chat server: collect sends into one sync task
 CHAT_SEND_BATCH_MAX = env_int("CHAT_SEND_BATCH_MAX", 200)
-# seconds a process keeps a conversation's members and block state for validating sends
-CHAT_SEND_RULES_CACHE_SECONDS = env_float("CHAT_SEND_RULES_CACHE_SECONDS", 2.0)
+# seconds Redis arbitrates a (sender, client_msg_id) claim; later resends are caught by the claim table
+CHAT_CLAIM_TTL = env_int("CHAT_CLAIM_TTL", 600)
+# sync tasks of one chat server in the queue at once; more sends wait and leave as one bigger batch
+CHAT_SEND_MAX_INFLIGHT = env_int("CHAT_SEND_MAX_INFLIGHT", 3)
+# seconds after which a batch the worker never reported done stops holding its slot
+CHAT_SEND_INFLIGHT_TIMEOUT = env_float("CHAT_SEND_INFLIGHT_TIMEOUT", 5.0)
+# seconds a chat server keeps a conversation's members and block state for validating sends; changes
+# evict them at once (through the delivery channels), this bounds an eviction that was lost
+CHAT_SEND_RULES_CACHE_SECONDS = env_float("CHAT_SEND_RULES_CACHE_SECONDS", 30.0)
 
 # --- presence (design note §4.4): heartbeats every PRESENCE_HEARTBEAT_INTERVAL s (clients); a user
 # whose every socket has been silent for PRESENCE_OFFLINE_AFTER s is offline
