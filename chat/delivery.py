@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
+import redis
 from django.conf import settings
 
 from chat import redis_keys
@@ -39,6 +40,21 @@ from notifications.tasks import notify_offline_members
 log = logging.getLogger(__name__)
 
 REPLY_TTL = 60  # seconds a REST reply waits in Redis for its API server
+LIVE_SERVERS_CACHE_SECONDS = 1.0
+
+_live_servers_cache: tuple[float, set[str]] = (0.0, set())
+
+
+def _live_servers(client: redis.Redis, wanted: set[str]) -> set[str]:
+    """The live chat servers, read from the registry at most once a second, and at once when a
+    route names a server not known to be live (a server that just started). A server that died
+    stays in the answer for at most that second; its entry in the registry outlives it longer."""
+    global _live_servers_cache
+    expires, live = _live_servers_cache
+    if time.monotonic() > expires or not wanted <= live:
+        live = {entry.id for entry in redis_keys.servers_live(client)}
+        _live_servers_cache = (time.monotonic() + LIVE_SERVERS_CACHE_SECONDS, live)
+    return live
 
 
 @dataclass(frozen=True)
@@ -88,7 +104,6 @@ def messages_store_and_route(
     results = messages_store(pending=pending)
 
     client = get_redis()
-    live_servers = {entry.id for entry in redis_keys.servers_live(client)}
     # route what is new, and also what a redelivered task had stored before its worker died (same
     # ID: its fan-out may never have happened; devices drop a second copy by ID); a client's resend
     # of a stored message (a different pending ID) is only acknowledged
@@ -99,6 +114,7 @@ def messages_store_and_route(
     ]
     member_ids = {uid for p, _, _ in new for uid in p.recipient_ids}
     routes = redis_keys.routes_for_users(client, member_ids) if member_ids else {}
+    live_servers = _live_servers(client, {s for servers in routes.values() for s in servers})
 
     batches: dict[str, list[dict[str, Any]]] = defaultdict(list)
     offline: dict[int, list[tuple[int, int]]] = defaultdict(list)

@@ -6,6 +6,7 @@ A conversation that does not exist and one the caller is not in raise the same
 
 from __future__ import annotations
 
+import random
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -272,7 +273,9 @@ def conversation_send_rules(*, conversation_id: int, cache: bool = False) -> Sen
     if cache and ttl > 0:
         if len(_send_rules_cache) >= _SEND_RULES_CACHE_MAX:
             _send_rules_cache.clear()
-        _send_rules_cache[conversation_id] = (time.monotonic() + ttl, rules)
+        # expiries spread over the last fifth of the time: conversations first seen together
+        # (a burst of logins) are not all read again in the same instant
+        _send_rules_cache[conversation_id] = (time.monotonic() + ttl * random.uniform(0.8, 1.0), rules)
     return rules
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+import psycopg
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Value, When
@@ -307,8 +308,8 @@ def conversations_touch(*, messages: Sequence[StoredMessage]) -> None:
     """Newest message and activity per conversation; the sender has read up to their own message.
 
     Monotonic (GREATEST), so a redelivered or out-of-order batch never moves anything back. Two
-    statements for the whole batch, each its own transaction; each locks its rows in id order
-    first, so two workers touching the same conversations cannot deadlock.
+    statements for the whole batch, each its own transaction (outside an atomic block); each locks
+    its rows in id order first, so two workers touching the same conversations cannot deadlock.
     """
     newest: dict[int, int] = {}
     read: dict[tuple[int, int], int] = {}
@@ -320,7 +321,11 @@ def conversations_touch(*, messages: Sequence[StoredMessage]) -> None:
         return
     conversation_ids = sorted(newest)
     pairs = sorted(read)
-    with connection.cursor() as cursor:
+    connection.ensure_connection()
+    pg = connection.connection
+    # both statements in one round trip (pipeline mode), bound server-side so that PostgreSQL
+    # prepares them once per connection
+    with pg.pipeline(), psycopg.Cursor(pg) as cursor:
         cursor.execute(
             _TOUCH_CONVERSATIONS.format(conversation=Conversation._meta.db_table),
             [

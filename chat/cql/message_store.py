@@ -302,20 +302,18 @@ def _store_plan(pending: Sequence[PendingMessage], claimed: Sequence[PendingMess
         if rows and rows[0].message_id != pending[i].id:
             winners[i] = _claim_winner(pending[i], rows[0])  # an older claim that Redis forgot
             forgotten.append(winners[i])
-    # the claim rows first: a message whose rows exist always has its claim row
-    claim_rows: dict[int, Query] = {}
-    for w in winners:
-        claim_rows.setdefault(w.id, _claim_row(w))
-    yield list(claim_rows.values())
-    # write each winner's rows; a loser writes the winner's too, in case the winner's writer died
-    # between its claim and its rows (same cells, same timestamps: nothing changes if it did not)
+    # write each winner's claim row and rows; a loser writes the winner's too, in case the
+    # winner's writer died between its claim and its rows (same cells, same timestamps: nothing
+    # changes if it did not). Claim row and rows go in one round: should a writer die having
+    # written the rows but not the claim row, its task is redelivered (CELERY_VISIBILITY_TIMEOUT)
+    # well before Redis forgets the claim (CHAT_CLAIM_TTL), and writes the claim row then.
     writes: list[Query] = []
     bucket_rows: list[tuple[str, int, int]] = []
     written: set[int] = set()
     for w in winners:
         if w.id not in written:
             written.add(w.id)
-            writes += _row_writes(w, bucket_rows)
+            writes += [_claim_row(w), *_row_writes(w, bucket_rows)]
     yield writes
     _bucket_cache.add(bucket_rows)
     # a duplicate reports the message as it is now (it may have been edited or deleted since)

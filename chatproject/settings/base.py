@@ -206,7 +206,7 @@ CHAT_SEND_BATCH_MAX = env_int("CHAT_SEND_BATCH_MAX", 200)
 # seconds Redis arbitrates a (sender, client_msg_id) claim; later resends are caught by the claim table
 CHAT_CLAIM_TTL = env_int("CHAT_CLAIM_TTL", 600)
 # sync tasks of one chat server in the queue at once; more sends wait and leave as one bigger batch
-CHAT_SEND_MAX_INFLIGHT = env_int("CHAT_SEND_MAX_INFLIGHT", 3)
+CHAT_SEND_MAX_INFLIGHT = env_int("CHAT_SEND_MAX_INFLIGHT", 1)
 # seconds after which a batch the worker never reported done stops holding its slot
 CHAT_SEND_INFLIGHT_TIMEOUT = env_float("CHAT_SEND_INFLIGHT_TIMEOUT", 5.0)
 # seconds a chat server keeps a conversation's members and block state for validating sends; changes
