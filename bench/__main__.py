@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +46,8 @@ class Config:
     conn_measure_s: float
     api_logins: int
     sync_partners: int = 20
+    warmup_rate: float = 100
+    warmup_s: float = 3  # at least; every pair sends once before the ladder (caches, JIT, pools)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -55,7 +59,7 @@ FULL = Config(
     rates=[100, 250, 500, 1000, 2000, 4000],
     step_s=20,
     drain_s=10,
-    fanout_rates=[10, 20, 40],
+    fanout_rates=[5, 10, 20, 40],
     fanout_s=10,
     load_rate=500,
     load_s=20,
@@ -70,15 +74,15 @@ QUICK = Config(
     groups=2,
     group_size=100,
     rates=[100, 250, 500, 1000, 2000],
-    step_s=5,
-    drain_s=5,
-    fanout_rates=[10, 20],
-    fanout_s=5,
+    step_s=4,
+    drain_s=4,
+    fanout_rates=[5, 10, 20],
+    fanout_s=4,
     load_rate=500,
-    load_s=8,
+    load_s=6,
     missed=1000,
     conn_steps=[1000, 2000],
-    conn_measure_s=5,
+    conn_measure_s=3,
     api_logins=10,
 )
 
@@ -116,6 +120,15 @@ class Bench:
         self.baseline_traffic: list[Traffic] = []
         self.runner: scenarios.Runner
         self.result: dict[str, Any] = {}
+        self.phase_s: dict[str, float] = {}  # wall seconds of each phase, for the run-time budget
+
+    @contextlib.contextmanager
+    def _phase(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phase_s[name] = round(time.perf_counter() - start, 1)
 
     async def _login_some(self) -> dict[int, tuple[str, str]]:
         """Log a sample of the users in through the API (the rest use their device tokens with
@@ -155,46 +168,64 @@ class Bench:
         c = self.config
         target = Target(name="pipeline")
         self.runner = scenarios.Runner(self.recorder, progress, self.pipeline_traffic, c.drain_s)
-        out: dict[str, Any] = {  # first, while the servers' heaps are fresh
-            "connections": await self._connections(
-                "pipeline", stack.chat_servers(), progress, self._pipeline_urls
-            )
-        }
+        with self._phase("pipeline connections"):  # first, while the servers' heaps are fresh
+            out: dict[str, Any] = {
+                "connections": await self._connections(
+                    "pipeline", stack.chat_servers(), progress, self._pipeline_urls
+                )
+            }
         # discovery counts connections from the registry, refreshed every CHAT_REGISTRY_REFRESH s:
         # let it see that the idle connections are gone before the users log in
-        await asyncio.sleep(settings_registry_refresh() + 1)
-        first = await self._login_some()
-        conns = await self._connect(target, progress, first)
+        with self._phase("pipeline login and connect"):
+            await asyncio.sleep(settings_registry_refresh() + 1)
+            first = await self._login_some()
+            conns = await self._connect(target, progress, first)
         out["spread"] = scenarios.spread(conns)
-        out["ladder"] = await self.runner.steps(
-            name="pipeline 1:1",
-            senders=scenarios.pair_senders(conns, self.pop.pairs),
-            rates=c.rates,
-            duration=c.step_s,
-        )
-        out["unsettled_after_ladder"] = await scenarios.settle(self.pipeline_traffic, within=20)
+        with self._phase("pipeline 1:1 ladder"):
+            await self._warm_up(conns)
+            out["ladder"] = await self.runner.steps(
+                name="pipeline 1:1",
+                senders=scenarios.pair_senders(conns, self.pop.pairs),
+                rates=c.rates,
+                duration=c.step_s,
+            )
+            out["unsettled_after_ladder"] = await scenarios.settle(self.pipeline_traffic, within=20)
         sync_login = await self.api.login(
             username=self.pop.sync_user.username, password=stack.BENCH_PASSWORD, device_name="bench-sync"
         )
         from chat.snowflake import snowflake_min_for_time
 
         since = snowflake_min_for_time(int(time.time() * 1000))
-        out["history_sync"] = await scenarios.history_and_sync(
-            api=self.api,
-            conns=conns,
-            pairs=self.pop.pairs,
-            sync_login=sync_login,
-            sync_partners=self.pop.sync_partners,
-            missed=c.missed,
-            rate=c.load_rate,
-            duration=c.load_s,
-            runner=self.runner,
-            since=since,
-        )
-        out["fanout"] = await self._fanout("pipeline", conns)
-        out["unsettled"] = await scenarios.settle(self.pipeline_traffic, within=20)
+        with self._phase("pipeline history and sync"):
+            out["history_sync"] = await scenarios.history_and_sync(
+                api=self.api,
+                conns=conns,
+                pairs=self.pop.pairs,
+                sync_login=sync_login,
+                sync_partners=self.pop.sync_partners,
+                missed=c.missed,
+                rate=c.load_rate,
+                duration=c.load_s,
+                runner=self.runner,
+                since=since,
+            )
+        with self._phase("pipeline groups"):
+            out["fanout"] = await self._fanout("pipeline", conns)
+            out["unsettled"] = await scenarios.settle(self.pipeline_traffic, within=20)
         await scenarios.close_all(conns)
         return out
+
+    async def _warm_up(self, conns: dict[int, ChatConnection]) -> None:
+        """A short step before the ladder, not reported: the first send of each conversation
+        fills caches (send rules, prepared statements, connection pools) on either side."""
+        c = self.config
+        pairs = self.pop.pairs
+        await self.runner.drive(
+            name="warm-up",
+            senders=scenarios.pair_senders(conns, pairs),
+            rate=c.warmup_rate,
+            duration=max(c.warmup_s, len(pairs) / c.warmup_rate),
+        )
 
     async def _fanout(self, name: str, conns: dict[int, ChatConnection]) -> list[dict[str, Any]]:
         """Group fan-out: each step's rate is messages/s, each delivered to 99 members."""
@@ -236,19 +267,22 @@ class Bench:
         c = self.config
         target = Target(name="baseline", relay_url=self.relay_url)
         self.runner = scenarios.Runner(self.recorder, progress, self.baseline_traffic, c.drain_s)
-        out: dict[str, Any] = {
-            "connections": await self._connections(
-                "baseline", {"relay": self.relay_url}, progress, self._relay_urls
+        with self._phase("baseline connections"):
+            out: dict[str, Any] = {
+                "connections": await self._connections(
+                    "baseline", {"relay": self.relay_url}, progress, self._relay_urls
+                )
+            }
+        with self._phase("baseline 1:1 ladder and groups"):
+            conns = await self._connect(target, progress)
+            await self._warm_up(conns)
+            out["ladder"] = await self.runner.steps(
+                name="baseline 1:1",
+                senders=scenarios.pair_senders(conns, self.pop.pairs),
+                rates=c.rates,
+                duration=c.step_s,
             )
-        }
-        conns = await self._connect(target, progress)
-        out["ladder"] = await self.runner.steps(
-            name="baseline 1:1",
-            senders=scenarios.pair_senders(conns, self.pop.pairs),
-            rates=c.rates,
-            duration=c.step_s,
-        )
-        out["fanout"] = await self._fanout("baseline", conns)
+            out["fanout"] = await self._fanout("baseline", conns)
         await scenarios.close_all(conns)
         return out
 
@@ -363,6 +397,7 @@ def main() -> None:
             "mode": config.mode,
             "finished_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "duration_s": round(time.perf_counter() - started, 1),
+            "phase_s": bench.phase_s,
             "machine": report.machine(),
             "config": {k: v for k, v in config.__dict__.items() if k != "extra"},
             "headline": {"pipeline": pipeline_head, "baseline": baseline_head},

@@ -136,10 +136,15 @@ class Runner:
 
 
 def saturated(step: dict[str, Any]) -> bool:
-    """A step so far past capacity that higher rates would only pile up a backlog."""
+    """A step so far past capacity that higher rates would only pile up a backlog: receipts
+    missing, a p99 over a second, or deliveries falling 5 % or more behind the offered rate."""
     p99 = step["receive_p99_ms"]
+    expected_per_s = step["offered_per_s"] * step["expected_receipts"] / max(1, step["sent"])
     return bool(
-        step["missing_receipts"] > 0.01 * max(1, step["expected_receipts"]) or p99 is None or p99 > 1000
+        step["missing_receipts"] > 0.01 * max(1, step["expected_receipts"])
+        or p99 is None
+        or p99 > 1000
+        or step["delivered_per_s"] < 0.95 * expected_per_s
     )
 
 

@@ -27,7 +27,7 @@ from chat.runtime import chat_runtime
 from chat.sending import message_submit
 from chat.tickets import TicketInvalid, ticket_redeem
 from chatproject.errors import RateLimited, ServiceError
-from presence.services import presence_heartbeat
+from presence.services import presence_heartbeat, presence_heartbeat_soon
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             async for batch in realtime.sync_frames(user_id=self.user_id, since=frame.since):
                 await self.send_text(frame_text(batch))
         elif isinstance(frame, protocol.Heartbeat):
-            await presence_heartbeat(user_id=self.user_id, device_id=self.device_id, conn_id=self.conn_id)
+            presence_heartbeat_soon(user_id=self.user_id, device_id=self.device_id, conn_id=self.conn_id)
             await self.send_text('{"type":"heartbeat.ack"}')
         elif isinstance(frame, protocol.Typing):
             await realtime.typing_announce(

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import redis
@@ -41,14 +41,24 @@ async def socket_touch(
     client: aioredis.Redis, *, user_id: int, device_id: str, conn_id: str, now: float
 ) -> bool:
     """Record a heartbeat (or a new socket); True when the user was not online before."""
-    member = _member(user_id, device_id, conn_id)
-    async with client.pipeline(transaction=True) as pipe:
-        pipe.zadd(_CONNS, {member: now})
-        pipe.sadd(_USER.format(user_id), member)
-        pipe.hget(_STATE.format(user_id), "status")
-        pipe.hset(_STATE.format(user_id), mapping={"status": ONLINE, "last_active_at": now})
-        _, _, previous, _ = await pipe.execute()
-    return previous != ONLINE.encode()
+    [came_online] = await sockets_touch(client, [(user_id, device_id, conn_id)], now=now)
+    return came_online
+
+
+async def sockets_touch(
+    client: aioredis.Redis, sockets: Sequence[tuple[int, str, str]], *, now: float
+) -> list[bool]:
+    """Record heartbeats of many sockets (user id, device id, connection id) in one round trip;
+    for each, whether its user was not online before."""
+    async with client.pipeline(transaction=False) as pipe:
+        for user_id, device_id, conn_id in sockets:
+            member = _member(user_id, device_id, conn_id)
+            pipe.zadd(_CONNS, {member: now})
+            pipe.sadd(_USER.format(user_id), member)
+            pipe.hget(_STATE.format(user_id), "status")
+            pipe.hset(_STATE.format(user_id), mapping={"status": ONLINE, "last_active_at": now})
+        answers = await pipe.execute()
+    return [previous != ONLINE.encode() for previous in answers[2::4]]
 
 
 def sweep(client: redis.Redis, *, now: float, offline_after: float, batch: int = 1000) -> list[PresenceState]:

@@ -218,6 +218,8 @@ CHAT_SEND_RULES_CACHE_SECONDS = env_float("CHAT_SEND_RULES_CACHE_SECONDS", 30.0)
 PRESENCE_HEARTBEAT_INTERVAL = env_int("PRESENCE_HEARTBEAT_INTERVAL", 10)
 PRESENCE_OFFLINE_AFTER = env_float("PRESENCE_OFFLINE_AFTER", 30.0)
 PRESENCE_SWEEP_INTERVAL = env_float("PRESENCE_SWEEP_INTERVAL", 5.0)
+# a chat server records the heartbeats of this many milliseconds in one Redis round trip
+PRESENCE_TOUCH_BATCH_MS = env_float("PRESENCE_TOUCH_BATCH_MS", 50.0)
 
 # --- push notification server (notifications/): Web Push with VAPID (RFC 8291/8292)
 # PEM or base64url raw (32 bytes) P-256 private key; empty: one generated once into

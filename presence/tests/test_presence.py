@@ -168,3 +168,36 @@ def test_logout_takes_the_last_device_offline(alice: User) -> None:
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert client.post("/api/v1/auth/logout").status_code == 204
     assert redis_keys.states(get_redis(), [alice.pk])[0].status == "offline"
+
+
+async def test_many_sockets_are_touched_in_one_round_trip() -> None:
+    """`sockets_touch` records every socket and says whose user was offline before."""
+    client = get_async_redis()
+    await redis_keys.socket_touch(client, user_id=5, device_id="d", conn_id="c0", now=1.0)
+    came_online = await redis_keys.sockets_touch(
+        client, [(5, "d", "c1"), (6, "d", "c2"), (6, "e", "c3")], now=2.0
+    )
+    assert came_online == [False, True, False]  # user 6's second socket: already online by then
+    scores = dict(get_redis().zrange("presence:conns", 0, -1, withscores=True))  # type: ignore[arg-type]
+    assert sorted(scores.values()) == [1.0, 2.0, 2.0, 2.0]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("fresh_chat_runtime")
+async def test_a_heartbeat_after_the_sweep_brings_a_user_back_online(alice: User, bob: User) -> None:
+    """Heartbeats are recorded in batches a few milliseconds later: a socket the sweep had
+    written off is online again after its next heartbeat, and Bob (a friend) is told."""
+    await database_sync_to_async(_befriend)(alice, bob)
+    bob_socket = await _connect(bob)
+    alice_socket = await _connect(alice)
+    assert (await _next(bob_socket, "presence"))["status"] == "online"
+    with override_settings(PRESENCE_OFFLINE_AFTER=-1):
+        await database_sync_to_async(presence_sweep)()
+    assert (await _next(bob_socket, "presence"))["status"] == "offline"
+    await alice_socket.send_to(text_data='{"type":"heartbeat"}')
+    back = await _next(bob_socket, "presence")
+    assert (back["user_id"], back["status"]) == (alice.pk, "online")
+    [state] = await database_sync_to_async(redis_keys.states)(get_redis(), [alice.pk])
+    assert state.status == "online"
+    for comm in (alice_socket, bob_socket):
+        await comm.disconnect()
