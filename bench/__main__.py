@@ -182,13 +182,7 @@ class Bench:
             conns = await self._connect(target, progress, first)
         out["spread"] = scenarios.spread(conns)
         with self._phase("pipeline 1:1 ladder"):
-            await self._warm_up(conns)
-            out["ladder"] = await self.runner.steps(
-                name="pipeline 1:1",
-                senders=scenarios.pair_senders(conns, self.pop.pairs),
-                rates=c.rates,
-                duration=c.step_s,
-            )
+            out["ladder"] = await self._ladder("pipeline", conns)
             out["unsettled_after_ladder"] = await scenarios.settle(self.pipeline_traffic, within=20)
         sync_login = await self.api.login(
             username=self.pop.sync_user.username, password=stack.BENCH_PASSWORD, device_name="bench-sync"
@@ -214,6 +208,16 @@ class Bench:
             out["unsettled"] = await scenarios.settle(self.pipeline_traffic, within=20)
         await scenarios.close_all(conns)
         return out
+
+    async def _ladder(self, name: str, conns: dict[int, ChatConnection]) -> list[dict[str, Any]]:
+        """The warm-up, then the 1:1 ladder."""
+        await self._warm_up(conns)
+        return await self.runner.steps(
+            name=f"{name} 1:1",
+            senders=scenarios.pair_senders(conns, self.pop.pairs),
+            rates=self.config.rates,
+            duration=self.config.step_s,
+        )
 
     async def _warm_up(self, conns: dict[int, ChatConnection]) -> None:
         """A short step before the ladder, not reported: the first send of each conversation
@@ -275,13 +279,7 @@ class Bench:
             }
         with self._phase("baseline 1:1 ladder and groups"):
             conns = await self._connect(target, progress)
-            await self._warm_up(conns)
-            out["ladder"] = await self.runner.steps(
-                name="baseline 1:1",
-                senders=scenarios.pair_senders(conns, self.pop.pairs),
-                rates=c.rates,
-                duration=c.step_s,
-            )
+            out["ladder"] = await self._ladder("baseline", conns)
             out["fanout"] = await self._fanout("baseline", conns)
         await scenarios.close_all(conns)
         return out
