@@ -46,7 +46,7 @@ class Config:
     conn_measure_s: float
     api_logins: int
     sync_partners: int = 20
-    warmup_rate: float = 100
+    warmup_rate: float = 125
     warmup_s: float = 3  # at least; every pair sends once before the ladder (caches, JIT, pools)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -74,15 +74,15 @@ QUICK = Config(
     groups=2,
     group_size=100,
     rates=[100, 250, 500, 1000, 2000],
-    step_s=4,
-    drain_s=4,
+    step_s=3,
+    drain_s=3,
     fanout_rates=[5, 10, 20],
-    fanout_s=4,
+    fanout_s=3,
     load_rate=500,
-    load_s=6,
+    load_s=5,
     missed=1000,
     conn_steps=[1000, 2000],
-    conn_measure_s=3,
+    conn_measure_s=2,
     api_logins=10,
 )
 
