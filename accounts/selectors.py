@@ -7,11 +7,17 @@ ticket to the device that asked for it.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, time
+from importlib import import_module
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from accounts.models import (
     Block,
@@ -30,6 +36,17 @@ def user_blocked_between(*, user_id: int, other_id: int) -> bool:
     return Block.objects.filter(
         Q(blocker_id=user_id, blocked_id=other_id) | Q(blocker_id=other_id, blocked_id=user_id)
     ).exists()
+
+
+def blocker_ids_among(*, blocked_id: int, user_ids: set[int]) -> set[int]:
+    """Those of `user_ids` who blocked `blocked_id` (none of that user's events reach them)."""
+    if not user_ids:
+        return set()
+    return set(
+        Block.objects.filter(blocked_id=blocked_id, blocker_id__in=user_ids).values_list(
+            "blocker_id", flat=True
+        )
+    )
 
 
 def friend_ids_of(*, user_id: int) -> set[int]:
@@ -77,6 +94,34 @@ def user_in_do_not_disturb(*, user: User, at: datetime) -> bool:
     if user.dnd_start < user.dnd_end:
         return user.dnd_start <= local < user.dnd_end
     return local >= user.dnd_start or local < user.dnd_end
+
+
+def device_login_alive(*, user_id: int, device_id: str) -> bool:
+    """Whether the login behind `device_id` (see `device_id_for_request`) still stands: the user is
+    active and the device's token exists and has not expired, or its session still belongs to the
+    user with the current password. A connect ticket and a socket live only as long as this."""
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return False
+    kind, _, key = device_id.partition(":")
+    if kind == "token":
+        try:
+            device_uuid = uuid.UUID(key)
+        except ValueError:
+            return False
+        return DeviceToken.objects.filter(
+            Q(expiry__isnull=True) | Q(expiry__gt=timezone.now()), user_id=user_id, device_id=device_uuid
+        ).exists()
+    if kind == "session" and key:
+        session = import_module(settings.SESSION_ENGINE).SessionStore(session_key=key)
+        if not session.exists(key):
+            return False
+        data = session.load()
+        stored_hash = str(data.get(HASH_SESSION_KEY, ""))
+        return str(data.get(SESSION_KEY, "")) == str(user_id) and constant_time_compare(
+            stored_hash, user.get_session_auth_hash()
+        )
+    return False
 
 
 def device_id_for_request(request: Any) -> str:

@@ -37,7 +37,8 @@ from accounts.models import (
     Friendship,
     User,
 )
-from accounts.selectors import are_friends, user_get_visible
+from accounts.selectors import are_friends, device_id_for_request, user_get_visible
+from accounts.signals import device_logins_end
 from chatproject.errors import BadRequest, NotFound, ValidationFailed
 
 # fields of `user_update_profile`: the profile and the settings, nothing that grants rights
@@ -150,16 +151,27 @@ def auth_login_session(*, identifier: str, password: str, request: HttpRequest) 
     return LoginResult(user=user, token=None, raw_token=None)
 
 
+def _device_of(request: HttpRequest) -> str | None:
+    try:
+        return device_id_for_request(request)
+    except ValueError:
+        return None
+
+
 def auth_logout(*, user: User, token: DeviceToken | None, request: HttpRequest) -> None:
     """End this device's login at once: delete its token, or end the browser session.
 
-    `user_logged_out` is sent either way, so that presence can take the device offline.
+    Its live sockets close, its unused connect tickets stop working, presence forgets it and its
+    push registrations go (`accounts.signals.device_logins_ended`).
     """
+    device_id = _device_of(request)  # before the session is flushed
     if token is not None:
         token.delete()
         user_logged_out.send(sender=User, request=request, user=user)
     else:
-        logout(request)  # sends user_logged_out itself
+        logout(request)
+    if device_id is not None:
+        device_logins_end(user_id=user.pk, device_ids=[device_id])
 
 
 def auth_password_change(
@@ -175,8 +187,11 @@ def auth_password_change(
     if token is not None:
         others = others.exclude(pk=token.pk)
     others.delete()
+    this_device = _device_of(request)  # before the session key rotates
     if token is None:
         update_session_auth_hash(request, user)
+    # every other device's login ends: other tokens are gone, other sessions no longer match
+    device_logins_end(user_id=user.pk, device_ids=None, except_device=this_device)
 
 
 def device_token_revoke(*, user: User, device_id: str) -> None:
@@ -184,6 +199,7 @@ def device_token_revoke(*, user: User, device_id: str) -> None:
     deleted, _ = DeviceToken.objects.filter(user=user, device_id=device_id).delete()
     if not deleted:
         raise NotFound("No such device.")
+    device_logins_end(user_id=user.pk, device_ids=[f"token:{device_id}"])
 
 
 def user_deactivate(*, user: User) -> None:
@@ -191,6 +207,7 @@ def user_deactivate(*, user: User) -> None:
     user.is_active = False
     user.save(update_fields=["is_active"])
     DeviceToken.objects.filter(user=user).delete()
+    device_logins_end(user_id=user.pk, device_ids=None)
 
 
 def user_update_profile(*, user: User, changes: Mapping[str, Any]) -> User:

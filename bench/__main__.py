@@ -121,6 +121,7 @@ class Bench:
         self.runner: scenarios.Runner
         self.result: dict[str, Any] = {}
         self.phase_s: dict[str, float] = {}  # wall seconds of each phase, for the run-time budget
+        self.idle_issued = 0  # idle connections given a device login so far
 
     @contextlib.contextmanager
     def _phase(self, name: str) -> Iterator[None]:
@@ -243,9 +244,8 @@ class Bench:
 
     async def _pipeline_urls(self, server_url: str, first: int, count: int) -> list[str]:
         """Idle connections to one chat server, with tickets from the ticket service."""
-        users = self.pop.users
-        ids = [users[(first + i) % len(users)].user_id for i in range(count)]
-        tickets = stack.tickets_issue(ids, device_prefix=f"bench-idle-{first}")
+        start, self.idle_issued = self.idle_issued, self.idle_issued + count  # numbered across servers
+        tickets = await asyncio.to_thread(stack.idle_tickets_issue, start, count)
         return [f"{server_url}?ticket={t}" for t in tickets]
 
     async def _relay_urls(self, server_url: str, first: int, count: int) -> list[str]:

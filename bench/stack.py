@@ -71,7 +71,7 @@ class Population:
         return out
 
 
-def _users_ensure(usernames: list[str]) -> list[BenchUser]:
+def _users_ensure(usernames: list[str], *, tokens: bool = True) -> list[BenchUser]:
     from django.contrib.auth.hashers import make_password
 
     from accounts.models import DeviceToken, User
@@ -88,6 +88,8 @@ def _users_ensure(usernames: list[str]) -> list[BenchUser]:
         ignore_conflicts=True,
     )
     users = {u.username: u for u in User.objects.filter(username__in=usernames)}
+    if not tokens:
+        return [BenchUser(user_id=users[name].pk, username=name, token="") for name in usernames]
     DeviceToken.objects.filter(user__in=users.values(), device_name=DEVICE_NAME).delete()
     out = []
     for name in usernames:
@@ -144,11 +146,32 @@ def bench_setup(*, pairs: int, groups: int, group_size: int, sync_partners: int)
     )
 
 
-def tickets_issue(user_ids: Iterable[int], *, device_prefix: str) -> list[str]:
-    """Connect tickets from the ticket service, one per (user, device)."""
+def idle_tickets_issue(first: int, count: int) -> list[str]:
+    """Connect tickets for idle connections `first`…`first + count - 1`, each a device login of
+    its own, CHAT_SOCKETS_PER_USER to a user (users `bench_idle_00000`…): every socket is a real
+    login within the limits a user has, as the chat servers check both."""
+    from django.conf import settings
+    from knox.models import get_digest_token
+
+    from accounts.models import DeviceToken
     from chat.tickets import ticket_issue
 
-    return [ticket_issue(user_id=uid, device_id=f"{device_prefix}-{i}") for i, uid in enumerate(user_ids)]
+    per_user = settings.CHAT_SOCKETS_PER_USER
+    last_user = (first + count - 1) // per_user
+    users = _users_ensure([f"bench_idle_{i:05d}" for i in range(last_user + 1)], tokens=False)
+    tokens = []
+    for index in range(first, first + count):
+        digest, raw = get_digest_token(None)
+        tokens.append(
+            DeviceToken(
+                user_id=users[index // per_user].user_id,
+                digest=digest,
+                token_key=raw[:15],
+                device_name=DEVICE_NAME,
+            )
+        )
+    DeviceToken.objects.bulk_create(tokens, batch_size=1000)
+    return [ticket_issue(user_id=t.user_id, device_id=f"token:{t.device_id}") for t in tokens]
 
 
 def chat_servers() -> dict[str, str]:

@@ -11,6 +11,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from accounts.models import User
@@ -181,7 +182,25 @@ class MessageListApi(APIView):
         return Response(payload, status=status.HTTP_200_OK if duplicate else status.HTTP_201_CREATED)
 
 
+class MessageChangeThrottle(UserRateThrottle):
+    """Edits and deletes each have a budget per user, besides the general one of every request
+    (API_THROTTLE_MESSAGE_EDIT, API_THROTTLE_MESSAGE_DELETE)."""
+
+    SCOPES = {"PATCH": "message_edit", "DELETE": "message_delete"}
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        scope = self.SCOPES.get(request.method or "")
+        if scope is None:
+            return True
+        self.scope = scope
+        self.rate = self.get_rate()
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request, view)
+
+
 class MessageDetailApi(APIView):
+    throttle_classes = [*APIView.throttle_classes, MessageChangeThrottle]
+
     @extend_schema(
         tags=TAGS, request=MessageEditInput, responses={200: MessageDoc}, summary="Edit my message"
     )

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -7,4 +9,17 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         # connects the setting_changed receiver that resets the Cassandra session
+        from accounts.signals import device_logins_ended
         from chat.cql import session  # noqa: F401
+
+        device_logins_ended.connect(_close_device_sockets, dispatch_uid="chat-device-logins-ended")
+
+
+def _close_device_sockets(
+    *, user_id: int, device_ids: list[str] | None, except_device: str | None, **_: Any
+) -> None:
+    from chat.fanout import device_sockets_close, send_rules_changed
+
+    device_sockets_close(user_id=user_id, device_ids=device_ids, except_device=except_device)
+    if device_ids is None and except_device is None:  # every login ended: perhaps a deactivation
+        send_rules_changed(conversation_ids=None)  # cached rules still say the user may send

@@ -16,12 +16,12 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from chat import protocol, realtime
 from chat.delivery import Origin
+from chat.limits import SocketBudget
 from chat.protocol import CLOSE_BAD_TICKET, CLOSE_DRAINING, frame_text
 from chat.runtime import chat_runtime
 from chat.sending import message_submit
@@ -40,6 +40,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     conn_id: str
     user_id: int
     device_id: str
+    budget: SocketBudget
     attached = False
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -65,34 +66,43 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self.user_id, self.device_id = identity
         self.conn_id = uuid.uuid4().hex
+        self.budget = SocketBudget(settings.CHAT_FRAME_BUDGETS, window=settings.CHAT_FRAME_BUDGET_WINDOW)
         await runtime.ensure_started()
         await runtime.attach(self)
         self.attached = True
+        # the login may have ended between the check above and the attach, when the close that
+        # logout sends to this user's chat servers could not find this socket yet: check again
+        if not await realtime.device_login_alive(user_id=self.user_id, device_id=self.device_id):
+            await self.close_with(CLOSE_BAD_TICKET)
+            return
         await presence_heartbeat(user_id=self.user_id, device_id=self.device_id, conn_id=self.conn_id)
         if runtime.draining:  # the drain began while this socket was being set up
             await self.close(code=CLOSE_DRAINING)
 
     async def _identify(self) -> tuple[int, str] | None:
+        """The (user, device) of a valid ticket or browser session whose login still stands."""
         query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
         tickets = query.get("ticket")
+        user = self.scope.get("user")
         if tickets:
             try:
                 claims = await ticket_redeem(tickets[0])
             except TicketInvalid as exc:
                 log.info("websocket refused: %s", exc)
                 return None
-            if not await database_sync_to_async(realtime.user_may_connect)(user_id=claims.user_id):
-                return None
-            user = self.scope.get("user")
             if user is not None and user.is_authenticated and user.pk != claims.user_id:
                 log.info("websocket refused: the ticket belongs to another user than the session")
                 return None
-            return claims.user_id, claims.device_id
-        user = self.scope.get("user")
-        session = self.scope.get("session")
-        if user is not None and user.is_authenticated and user.is_active and session is not None:
-            return int(user.pk), f"session:{session.session_key}"
-        return None
+            identity = claims.user_id, claims.device_id
+        else:
+            session = self.scope.get("session")
+            if user is None or not user.is_authenticated or session is None or not session.session_key:
+                return None
+            identity = int(user.pk), f"session:{session.session_key}"
+        if not await realtime.device_login_alive(user_id=identity[0], device_id=identity[1]):
+            log.info("websocket refused: the device's login has ended")
+            return None
+        return identity
 
     async def disconnect(self, code: int) -> None:
         if self.attached:
@@ -106,14 +116,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def close_for_drain(self) -> None:
         await self.close(code=CLOSE_DRAINING)
 
+    async def close_with(self, code: int) -> None:
+        await self.close(code=code)
+
     # ---------------------------------------------------------------- frames
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         ref: str | None = None
         try:
-            data = protocol.frame_decode(text_data, max_bytes=settings.CHAT_MAX_FRAME_BYTES)
-            ref = protocol.client_msg_id_of(data)
-            frame = protocol.frame_parse(data, max_body=settings.CHAT_MESSAGE_MAX_LENGTH)
+            try:
+                data = protocol.frame_decode(text_data, max_bytes=settings.CHAT_MAX_FRAME_BYTES)
+                ref = protocol.client_msg_id_of(data)
+                frame = protocol.frame_parse(data, max_body=settings.CHAT_MESSAGE_MAX_LENGTH)
+            except ServiceError:
+                self._spend("invalid")
+                raise
             await self._dispatch(frame)
         except ServiceError as exc:
             await self.send_text(frame_text(exc.as_frame(ref)))
@@ -123,16 +140,29 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 frame_text({"type": "error", "code": "internal", "message": "Internal error.", "ref": ref})
             )
 
+    def _spend(self, kind: str) -> None:
+        """Count a frame against this socket's budget of its kind; raises RateLimited."""
+        retry_after_ms = self.budget.take(kind)
+        if retry_after_ms:
+            raise RateLimited(
+                f"too many {kind} frames: at most {settings.CHAT_FRAME_BUDGETS[kind]} per "
+                f"{settings.CHAT_FRAME_BUDGET_WINDOW:g} s",
+                retry_after_ms=retry_after_ms,
+            )
+
     async def _dispatch(self, frame: protocol.Frame) -> None:
         if isinstance(frame, protocol.MessageSend):
             await self._message_send(frame)
         elif isinstance(frame, protocol.SyncRequest):
+            self._spend("sync")
             async for batch in realtime.sync_frames(user_id=self.user_id, since=frame.since):
                 await self.send_text(frame_text(batch))
         elif isinstance(frame, protocol.Heartbeat):
+            self._spend("heartbeat")
             presence_heartbeat_soon(user_id=self.user_id, device_id=self.device_id, conn_id=self.conn_id)
             await self.send_text('{"type":"heartbeat.ack"}')
         elif isinstance(frame, protocol.Typing):
+            self._spend("typing")
             await realtime.typing_announce(
                 user_id=self.user_id,
                 conversation_id=frame.conversation_id,
@@ -140,6 +170,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 server_id=chat_runtime().server_id,
             )
         elif isinstance(frame, protocol.ReadMarker):
+            self._spend("read")
             await realtime.read_mark(
                 user_id=self.user_id,
                 conversation_id=frame.conversation_id,
@@ -149,17 +180,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
 
     async def _message_send(self, frame: protocol.MessageSend) -> None:
-        if not await realtime.send_allowed(user_id=self.user_id):
-            raise RateLimited(
-                f"at most {settings.CHAT_RATE_LIMIT_MESSAGES} messages per "
-                f"{settings.CHAT_RATE_LIMIT_WINDOW} s"
-            )
+        entry = await realtime.send_budget_take(user_id=self.user_id)
         runtime = chat_runtime()
-        await message_submit(
-            batcher=runtime.batcher,
-            sender_id=self.user_id,
-            conversation_id=frame.conversation_id,
-            client_msg_id=frame.client_msg_id,
-            body=frame.body,
-            origin=Origin(server_id=runtime.server_id, conn_id=self.conn_id),
-        )
+        try:
+            await message_submit(
+                batcher=runtime.batcher,
+                sender_id=self.user_id,
+                conversation_id=frame.conversation_id,
+                client_msg_id=frame.client_msg_id,
+                body=frame.body,
+                origin=Origin(server_id=runtime.server_id, conn_id=self.conn_id),
+            )
+        except ServiceError:
+            await realtime.send_budget_return(user_id=self.user_id, entry=entry)
+            raise

@@ -23,6 +23,10 @@ class UserNotFound(NotFound):
     default_message = "No such user."
 
 
+class AccountInactive(Forbidden):
+    default_message = "This account is deactivated."
+
+
 class NotMessageSender(Forbidden):
     default_message = "Only the sender may change a message."
 

@@ -83,3 +83,13 @@ def send_rules_changed(*, conversation_ids: list[int] | None) -> None:
         )
     except Exception:
         log.warning("could not tell the chat servers that send rules changed", exc_info=True)
+
+
+def device_sockets_close(*, user_id: int, device_ids: list[str] | None, except_device: str | None) -> None:
+    """Close the sockets of ended device logins (code 4401) on every chat server that holds a
+    device of the user (`accounts.signals.device_logins_ended`). A socket that attaches while
+    this runs checks the login itself once attached (`ChatConsumer.connect`)."""
+    client = get_redis()
+    servers = redis_keys.routes_for_users(client, [user_id]).get(user_id, set())
+    event: dict[str, object] = {"close_devices": {"u": user_id, "d": device_ids, "x": except_device}}
+    redis_keys.deliveries_publish(client, {server_id: [event] for server_id in servers})

@@ -16,8 +16,9 @@ import orjson
 from chatproject.errors import BadRequest, ServiceError, TooLarge
 
 # close codes of the chat server (docs/protocol.md)
-CLOSE_BAD_TICKET = 4401  # no, forged, expired or reused ticket, and no session
+CLOSE_BAD_TICKET = 4401  # no, forged, expired or reused ticket, and no session; or the login ended
 CLOSE_DRAINING = 4503  # the server is draining: get another through discovery
+CLOSE_TOO_MANY_SOCKETS = 4429  # the user opened more than CHAT_SOCKETS_PER_USER: this, the oldest, goes
 
 MAX_ID = (1 << 63) - 1
 _CLIENT_MSG_ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")

@@ -16,6 +16,7 @@ from chat.fanout import publish_to_users_async
 from chat.selectors import conversation_member_ids, message_sync, sync_lower_bound
 from chat.serializers import message_payload
 from chat.services import conversation_mark_read
+from chatproject.errors import RateLimited
 from chatproject.redis_client import get_async_redis
 
 
@@ -25,39 +26,57 @@ def _read_receipts_on(*, user_id: int) -> bool:
     return User.objects.filter(pk=user_id, read_receipts_enabled=True).exists()
 
 
-def user_may_connect(*, user_id: int) -> bool:
-    """A ticket's user still exists and is active (a deactivated user cannot connect)."""
-    from accounts.models import User
+async def device_login_alive(*, user_id: int, device_id: str) -> bool:
+    """The device's login still stands (not logged out, revoked or deactivated)."""
+    from accounts.selectors import device_login_alive as alive
 
-    return User.objects.filter(pk=user_id, is_active=True).exists()
+    return bool(await database_sync_to_async(alive)(user_id=user_id, device_id=device_id))
 
 
-async def send_allowed(*, user_id: int) -> bool:
-    """Count a send against the user's rate window (CHAT_RATE_LIMIT_MESSAGES per ..._WINDOW s)."""
-    return await redis_keys.rate_limit_hit(
+async def send_budget_take(*, user_id: int) -> str:
+    """Count a send against the user's window (CHAT_RATE_LIMIT_MESSAGES per ..._WINDOW s);
+    returns its entry, to give back with `send_budget_return` if the send is refused. Raises
+    RateLimited, with the milliseconds until a send is allowed again."""
+    entry, retry_after_ms = await redis_keys.rate_limit_take(
         get_async_redis(),
         user_id=user_id,
         limit=settings.CHAT_RATE_LIMIT_MESSAGES,
         window=settings.CHAT_RATE_LIMIT_WINDOW,
     )
+    if entry is None:
+        raise RateLimited(
+            f"at most {settings.CHAT_RATE_LIMIT_MESSAGES} messages per {settings.CHAT_RATE_LIMIT_WINDOW} s",
+            retry_after_ms=retry_after_ms,
+        )
+    return entry
+
+
+async def send_budget_return(*, user_id: int, entry: str) -> None:
+    """A counted send was refused: it does not use the budget."""
+    await redis_keys.rate_limit_return(get_async_redis(), user_id=user_id, entry=entry)
 
 
 async def sync_frames(*, user_id: int, since: int) -> AsyncIterator[dict[str, Any]]:
-    """The `sync.batch` frames for a device at `since`, ascending, then `sync.done`."""
+    """The `sync.batch` frames for a device at `since`, ascending, then `sync.done`.
+
+    At most CHAT_SYNC_MAX_MESSAGES messages per `sync` frame: when more are waiting, the last
+    batch says `has_more` and the client asks again from `sync.done`'s `cur_max_message_id`.
+    """
     cursor = sync_lower_bound(since)
     cur_max = since
+    sent = 0
     while True:
-        page = await database_sync_to_async(message_sync)(
-            user_id=user_id, since=cursor, limit=settings.CHAT_SYNC_BATCH
-        )
+        limit = max(1, min(settings.CHAT_SYNC_BATCH, settings.CHAT_SYNC_MAX_MESSAGES - sent))
+        page = await database_sync_to_async(message_sync)(user_id=user_id, since=cursor, limit=limit)
         cursor = page.cur_max_message_id
         cur_max = max(cur_max, cursor)
+        sent += len(page.messages)
         yield {
             "type": "sync.batch",
             "messages": [message_payload(m) for m in page.messages],
             "has_more": page.has_more,
         }
-        if not page.has_more:
+        if not page.has_more or sent >= settings.CHAT_SYNC_MAX_MESSAGES:
             break
     yield {"type": "sync.done", "cur_max_message_id": str(cur_max)}
 
@@ -67,6 +86,14 @@ async def _members_or_404(*, user_id: int, conversation_id: int) -> set[int]:
     if user_id not in members:
         raise ConversationNotFound()
     return members
+
+
+async def _not_blocking(*, actor_id: int, user_ids: set[int]) -> set[int]:
+    """`user_ids` less those who blocked `actor_id`: a blocked user's events never reach them."""
+    from accounts.selectors import blocker_ids_among
+
+    blockers = await database_sync_to_async(blocker_ids_among)(blocked_id=actor_id, user_ids=user_ids)
+    return user_ids - blockers
 
 
 async def typing_announce(*, user_id: int, conversation_id: int, skip_conn: str, server_id: str) -> None:
@@ -80,7 +107,7 @@ async def typing_announce(*, user_id: int, conversation_id: int, skip_conn: str,
     ):
         return
     await publish_to_users_async(
-        user_ids=members - {user_id},
+        user_ids=await _not_blocking(actor_id=user_id, user_ids=members - {user_id}),
         frame={"type": "typing", "conversation_id": conversation_id, "user_id": user_id},
         skip_conn=skip_conn,
         server_id=server_id,
@@ -98,6 +125,8 @@ async def read_mark(
     members = await database_sync_to_async(conversation_member_ids)(conversation_id=conversation_id)
     if not await database_sync_to_async(_read_receipts_on)(user_id=user_id):
         members = {user_id}  # receipts off: only this user's other devices learn of it
+    else:
+        members = await _not_blocking(actor_id=user_id, user_ids=members)
     await publish_to_users_async(
         user_ids=members,
         frame={

@@ -7,7 +7,7 @@
   server can be removed;
 - the **delivery channels**: one pub/sub channel `chat:deliver:<server_id>` per chat server, on
   which the sync workers publish batches of frames for that server's sockets;
-- connect-ticket nonces, the per-user send rate window and the typing throttle.
+- connect tickets (by digest), the per-user send rate window and the typing throttle.
 
 Chat servers use the asyncio functions, workers and API servers the synchronous ones.
 """
@@ -36,6 +36,7 @@ _RATE = "chat:rate:{}"
 _TYPING = "chat:typing:{}:{}"
 _REPLY = "chat:reply:{}"
 _CLAIM = "chat:claim:{}:{}"  # sender id, client_msg_id
+_SOCKETS = "chat:sockets:{}"  # user id: sorted set of "<server id>|<conn id>" by connect time
 
 # HINCRBY -1 that removes the field at zero, so a user's routing hash holds only live counts
 _DETACH_LUA = """
@@ -218,6 +219,45 @@ async def routes_for_users_async(client: aioredis.Redis, user_ids: Iterable[int]
     return {u: {s.decode() for s in servers} for u, servers in zip(users, results, strict=True)}
 
 
+# ---------------------------------------------------------------- sockets per user
+
+# add a socket; past the limit, take out the oldest and answer them (they are to be closed)
+_SOCKET_ADD_LUA = """
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3])
+if over > 0 then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, over - 1)
+  redis.call('ZREM', KEYS[1], unpack(oldest))
+  return oldest
+end
+return {}
+"""
+
+
+async def user_socket_add(
+    client: aioredis.Redis, *, user_id: int, server_id: str, conn_id: str, limit: int
+) -> list[tuple[str, str]]:
+    """Count a new socket of the user; returns the (server id, conn id) of the oldest sockets
+    beyond `limit`, which the caller closes. Entries of a server that died are the oldest, so
+    they go first; the key expires a day after the user's last connect."""
+    evicted = await client.eval(  # type: ignore[misc]
+        _SOCKET_ADD_LUA,
+        1,
+        _SOCKETS.format(user_id),
+        f"{time.time():.6f}",
+        f"{server_id}|{conn_id}",
+        str(limit),
+        "86400",
+    )
+    pairs = [bytes(raw).decode().partition("|") for raw in evicted]
+    return [(server, conn) for server, _, conn in pairs]
+
+
+async def user_socket_remove(client: aioredis.Redis, *, user_id: int, server_id: str, conn_id: str) -> None:
+    await client.zrem(_SOCKETS.format(user_id), f"{server_id}|{conn_id}")
+
+
 # ---------------------------------------------------------------- delivery
 
 
@@ -262,29 +302,56 @@ def reply_wait(client: redis.Redis, key: str, *, timeout: float) -> str | None:
 # ---------------------------------------------------------------- tickets, limits, throttles
 
 
-async def ticket_nonce_claim(client: aioredis.Redis, nonce: str, *, ttl: int) -> bool:
-    """Mark a connect ticket used; False if it was used before (tickets are single-use)."""
-    return bool(await client.set(_TICKET.format(nonce), 1, nx=True, ex=ttl))
+def ticket_store(client: redis.Redis, digest: str, claims: bytes, *, ttl: int) -> None:
+    """Keep what a connect ticket stands for, `ttl` seconds at most."""
+    client.set(_TICKET.format(digest), claims, ex=ttl)
 
 
-# the sliding window of a user's sends, in one round trip: trim, add this send, count
+async def ticket_take(client: aioredis.Redis, digest: str) -> bytes | None:
+    """What a ticket stands for, removed in the same step (tickets are single-use); None if the
+    ticket is unknown, expired or used."""
+    raw = await client.getdel(_TICKET.format(digest))
+    return bytes(raw) if raw is not None else None
+
+
+# the sliding window of a user's sends, in one round trip: trim, then either refuse (answering the
+# milliseconds until the oldest send leaves the window) or count this send (answering -1). A
+# refused send is not counted, so a client that backs off recovers.
 _RATE_LUA = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3])
-local n = redis.call('ZCARD', KEYS[1])
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]) + 1)
-return n
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return math.max(1, math.ceil((tonumber(oldest[2]) + window - now) * 1000))
+end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('EXPIRE', KEYS[1], math.ceil(window) + 1)
+return -1
 """
 
 
-async def rate_limit_hit(client: aioredis.Redis, *, user_id: int, limit: int, window: int) -> bool:
-    """Count one send of `user_id`; False when it makes more than `limit` in the last `window`
-    seconds (a sliding window: a sorted set of send times, trimmed as it goes)."""
+async def rate_limit_take(
+    client: aioredis.Redis, *, user_id: int, limit: int, window: int
+) -> tuple[str | None, int]:
+    """Count one send of `user_id` in its sliding window of `window` seconds.
+
+    Returns (the send's entry, for `rate_limit_return` if the send is refused later; 0) when it
+    is within `limit`, else (None, milliseconds until a send is allowed again).
+    """
     now = time.time()
     member = f"{now:.6f}:{secrets.token_hex(4)}"
-    key = _RATE.format(user_id)
-    count = await client.eval(_RATE_LUA, 1, key, f"{now:.6f}", str(window), member)  # type: ignore[misc]
-    return int(count) <= limit
+    answer = int(
+        await client.eval(  # type: ignore[misc]
+            _RATE_LUA, 1, _RATE.format(user_id), f"{now:.6f}", str(window), member, str(limit)
+        )
+    )
+    return (member, 0) if answer < 0 else (None, answer)
+
+
+async def rate_limit_return(client: aioredis.Redis, *, user_id: int, entry: str) -> None:
+    """Take back a counted send that was refused (rejected sends do not use the budget)."""
+    await client.zrem(_RATE.format(user_id), entry)
 
 
 async def typing_throttle(

@@ -1,31 +1,88 @@
-"""WebSocket routes of the chat servers, and the Origin check in front of them."""
+"""What a chat server answers (DESIGN.md §3.2): WebSockets on `/ws/chat` behind an Origin check,
+and over HTTP only its health check — never the REST API or the admin, which the API servers
+serve behind the load balancer (with its body limit and its client addresses)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import ParseResult
+from urllib.parse import urlsplit
 
 from channels.auth import AuthMiddlewareStack
 from channels.routing import URLRouter
-from channels.security.websocket import OriginValidator
+from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.urls import path
 
 from chat.consumers import ChatConsumer
 
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
 websocket_urlpatterns = [path("ws/chat", ChatConsumer.as_asgi())]
 
+HTTP_PATHS = frozenset({"/healthz"})
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
-class ChatOriginValidator(OriginValidator):
-    """A browser's `Origin` must be one of ALLOWED_HOSTS (any port); a client that sends none
-    (a mobile app, a bot) is not a browser, cannot be driven cross-site, and authenticates with a
-    ticket it must hold itself, so it is let through to authentication."""
 
-    def valid_origin(self, parsed_origin: ParseResult | None) -> bool:
-        if parsed_origin is None:
-            return True
-        return bool(self.validate_origin(parsed_origin))
+def origin_key(origin: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an origin, the port made explicit; None if it is not one."""
+    try:
+        parts = urlsplit(origin.strip())
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
+    except ValueError:
+        return None
+    if not parts.scheme or not parts.hostname or port is None:
+        return None
+    return parts.scheme.lower(), parts.hostname.lower(), port
+
+
+class OriginCheck:
+    """A browser's `Origin` must be one of CHAT_ALLOWED_ORIGINS, scheme, host and port alike. A
+    client that sends none (a mobile app, a bot) is not a browser, cannot be driven cross-site,
+    and authenticates with a ticket it must hold itself, so it is let through to authentication."""
+
+    def __init__(self, application: AsgiApp) -> None:
+        self.application = application
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        origin = dict(scope.get("headers") or []).get(b"origin")
+        if origin is not None and not self.allowed(origin.decode("latin1")):
+            denier = WebsocketDenier()
+            await denier(scope, receive, send)
+            return
+        await self.application(scope, receive, send)
+
+    @staticmethod
+    def allowed(origin: str) -> bool:
+        key = origin_key(origin)
+        return key is not None and key in {origin_key(o) for o in settings.CHAT_ALLOWED_ORIGINS}
 
 
 def websocket_application() -> Any:
-    return ChatOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)), settings.ALLOWED_HOSTS)
+    return OriginCheck(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+
+
+def http_application(django_app: Any) -> AsgiApp:
+    """Django for the health check; a 404 for every other path."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"] in HTTP_PATHS:
+            await django_app(scope, receive, send)
+            return
+        body = b'{"error":{"code":"not_found","message":"A chat server serves only WebSockets.","fields":{}}}'
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 404,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    return app

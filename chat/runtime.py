@@ -33,6 +33,7 @@ from django.conf import settings
 
 from chat import redis_keys
 from chat.delivery import Origin
+from chat.protocol import CLOSE_BAD_TICKET, CLOSE_TOO_MANY_SOCKETS
 from chat.redis_keys import ChatServerEntry
 from chat.selectors import send_rules_forget
 from chat.sending import SendBatcher, StoreUnavailable
@@ -46,10 +47,13 @@ class LocalConnection(Protocol):
 
     conn_id: str
     user_id: int
+    device_id: str
 
     async def send_text(self, text: str) -> None: ...
 
     async def close_for_drain(self) -> None: ...
+
+    async def close_with(self, code: int) -> None: ...
 
 
 class ChatServerRuntime:
@@ -131,9 +135,28 @@ class ChatServerRuntime:
     # ---------------------------------------------------------------- connections
 
     async def attach(self, conn: LocalConnection) -> None:
+        """Take a socket in: routing, and the user's socket count (beyond CHAT_SOCKETS_PER_USER
+        the user's oldest socket is closed, here or on the chat server that holds it)."""
         self.connections[conn.conn_id] = conn
         self.by_user[conn.user_id].add(conn.conn_id)
-        await redis_keys.route_attach(get_async_redis(), user_id=conn.user_id, server_id=self.server_id)
+        client = get_async_redis()
+        await redis_keys.route_attach(client, user_id=conn.user_id, server_id=self.server_id)
+        evicted = await redis_keys.user_socket_add(
+            client,
+            user_id=conn.user_id,
+            server_id=self.server_id,
+            conn_id=conn.conn_id,
+            limit=settings.CHAT_SOCKETS_PER_USER,
+        )
+        remote: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for server_id, conn_id in evicted:
+            event = {"close_conn": conn_id, "code": CLOSE_TOO_MANY_SOCKETS}
+            if server_id == self.server_id:
+                await self.deliver([event])
+            else:
+                remote[server_id].append(event)
+        if remote:
+            await redis_keys.deliveries_publish_async(client, remote)
 
     async def detach(self, conn: LocalConnection) -> None:
         if self.connections.pop(conn.conn_id, None) is None:
@@ -144,7 +167,11 @@ class ChatServerRuntime:
             if not conns:
                 del self.by_user[conn.user_id]
         with contextlib.suppress(Exception):  # a lost decrement is repaired when the server's entry dies
-            await redis_keys.route_detach(get_async_redis(), user_id=conn.user_id, server_id=self.server_id)
+            client = get_async_redis()
+            await redis_keys.route_detach(client, user_id=conn.user_id, server_id=self.server_id)
+            await redis_keys.user_socket_remove(
+                client, user_id=conn.user_id, server_id=self.server_id, conn_id=conn.conn_id
+            )
 
     async def deliver(self, events: list[dict[str, Any]]) -> None:
         """Write a batch of delivery events to the local sockets they name, in order."""
@@ -154,6 +181,14 @@ class ChatServerRuntime:
                 continue
             if "rules" in event:  # members or blocks changed: cached send rules are stale
                 send_rules_forget(conversation_ids=event["rules"])
+                continue
+            if "close_conn" in event:  # one socket too many for its user
+                conn = self.connections.get(event["close_conn"])
+                if conn is not None:
+                    await self._close(conn, int(event["code"]))
+                continue
+            if "close_devices" in event:  # device logins ended: their sockets go
+                await self._close_devices(event["close_devices"])
                 continue
             text = event["text"]
             if "conn" in event:
@@ -166,6 +201,24 @@ class ChatServerRuntime:
                 for conn_id in list(self.by_user.get(user_id, ())):
                     if conn_id != skip and (conn := self.connections.get(conn_id)) is not None:
                         await self._send(conn, text)
+
+    async def _close_devices(self, ended: dict[str, Any]) -> None:
+        devices = ended.get("d")
+        keep = ended.get("x")
+        for conn_id in list(self.by_user.get(int(ended["u"]), ())):
+            conn = self.connections.get(conn_id)
+            if conn is None:
+                continue
+            if (devices is None and conn.device_id != keep) or (devices and conn.device_id in devices):
+                await self._close(conn, CLOSE_BAD_TICKET)
+
+    async def _close(self, conn: LocalConnection, code: int) -> None:
+        """Close a socket and stop delivering to it at once (its disconnect follows)."""
+        await self.detach(conn)
+        try:
+            await conn.close_with(code)
+        except Exception:
+            log.debug("close of %s failed", conn.conn_id, exc_info=True)
 
     async def _enqueue_failed(self, items: list[dict[str, Any]]) -> None:
         """Tell each sending device its message was not queued (its outbox will resend it)."""

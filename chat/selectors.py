@@ -231,6 +231,7 @@ class SendRules:
     members: dict[str, int]  # lower-cased username -> user id (mentions are case-insensitive)
     member_ids: frozenset[int]
     blocked: bool  # a direct conversation whose two users have blocked one another
+    active_ids: frozenset[int] = frozenset()  # members whose account is active (may send)
 
 
 _send_rules_cache: dict[int, tuple[float, SendRules]] = {}
@@ -257,18 +258,23 @@ def conversation_send_rules(*, conversation_id: int, cache: bool = False) -> Sen
     rows = (
         list(
             Membership.objects.filter(conversation_id=conversation_id).values_list(
-                "user__username", "user_id", "conversation__kind"
+                "user__username", "user_id", "conversation__kind", "user__is_active"
             )
         )
         if 0 < conversation_id <= MAX_ID
         else []
     )
-    members = {name.lower(): uid for name, uid, _ in rows}
+    members = {name.lower(): uid for name, uid, _, _ in rows}
     blocked = False
     if rows and rows[0][2] == ConversationKind.DIRECT and len(rows) == 2:
-        first, second = (uid for _, uid, _ in rows)
+        first, second = (uid for _, uid, _, _ in rows)
         blocked = user_blocked_between(user_id=first, other_id=second)
-    rules = SendRules(members=members, member_ids=frozenset(uid for _, uid, _ in rows), blocked=blocked)
+    rules = SendRules(
+        members=members,
+        member_ids=frozenset(uid for _, uid, _, _ in rows),
+        blocked=blocked,
+        active_ids=frozenset(uid for _, uid, _, active in rows if active),
+    )
     ttl = settings.CHAT_SEND_RULES_CACHE_SECONDS
     if cache and ttl > 0:
         if len(_send_rules_cache) >= _SEND_RULES_CACHE_MAX:

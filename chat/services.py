@@ -19,9 +19,10 @@ from django.db.models.functions import Greatest
 
 from accounts.exceptions import UserBlocked
 from accounts.models import User
-from accounts.selectors import user_blocked_between
+from accounts.selectors import blocker_ids_among, user_blocked_between
 from chat.cql import message_store
 from chat.exceptions import (
+    AccountInactive,
     ClientMsgIdReused,
     ConversationNotFound,
     GroupFull,
@@ -251,11 +252,13 @@ def message_build(
     """A checked send (`message_check_input`) against its conversation's rules, as a numbered
     message ready for the sync queue (no I/O: the chat servers call it on their event loop).
 
-    Raises: ConversationNotFound (not a member), UserBlocked (a direct conversation whose pair is
-    blocked).
+    Raises: ConversationNotFound (not a member), AccountInactive (the sender was deactivated),
+    UserBlocked (a direct conversation whose pair is blocked).
     """
     if sender_id not in rules.member_ids:
         raise ConversationNotFound()
+    if sender_id not in rules.active_ids:
+        raise AccountInactive()
     if rules.blocked:
         raise UserBlocked()
     return PendingMessage(
@@ -396,9 +399,7 @@ def message_edit(*, editor_id: int, conversation_id: int, message_id: int, body:
     if body == message.body:
         return message
     edited = message_store.message_update_body(message=message, body=body)
-    message_updated_broadcast(
-        message=edited, member_ids=conversation_member_ids(conversation_id=conversation_id)
-    )
+    message_updated_broadcast(message=edited, member_ids=_members_not_blocking(message))
     return edited
 
 
@@ -408,7 +409,11 @@ def message_delete(*, actor_id: int, conversation_id: int, message_id: int) -> S
     if message.deleted:
         return message
     tombstone = message_store.message_tombstone(message=message)
-    message_updated_broadcast(
-        message=tombstone, member_ids=conversation_member_ids(conversation_id=conversation_id)
-    )
+    message_updated_broadcast(message=tombstone, member_ids=_members_not_blocking(message))
     return tombstone
+
+
+def _members_not_blocking(message: StoredMessage) -> set[int]:
+    """The members an edit or delete of `message` goes to: not those who blocked its sender."""
+    members = conversation_member_ids(conversation_id=message.conversation_id)
+    return members - blocker_ids_among(blocked_id=message.sender_id, user_ids=members)

@@ -1,26 +1,31 @@
 """Connect tickets: how a client proves who it is when it opens its WebSocket.
 
-A ticket is signed with the project's secret (Django's signing, so every chat server accepts it),
-names the user and the device, carries a random nonce and its issue time, is valid for
-CHAT_TICKET_TTL seconds and is single-use: the first redemption claims the nonce in Redis.
+A ticket is 32 random bytes (URL-safe base64) and nothing else: it names no user, device or
+server, and no key can forge one. What it stands for — the user and the device login that asked
+for it — lives in Redis under a digest of the ticket for CHAT_TICKET_TTL seconds, on every chat
+server alike. Redeeming takes the entry (GETDEL), so a ticket works once. A ticket dies with the
+device's login: the chat server checks the login still stands when it redeems the ticket
+(`accounts.selectors.device_login_alive`), and closes the socket when the login ends later.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 
+import orjson
 from django.conf import settings
-from django.core import signing
 
 from chat import redis_keys
-from chatproject.redis_client import get_async_redis
+from chatproject.redis_client import get_async_redis, get_redis
 
-_SALT = "chat.connect-ticket"
+_TICKET_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # token_urlsafe(32)
 
 
 class TicketInvalid(Exception):
-    """The ticket is forged, expired, malformed or was used before."""
+    """The ticket is unknown, expired, malformed or was used before."""
 
 
 @dataclass(frozen=True)
@@ -29,26 +34,32 @@ class TicketClaims:
     device_id: str
 
 
+def _digest(ticket: str) -> str:
+    """Redis holds digests, so a copy of its data redeems nothing."""
+    return hashlib.sha256(ticket.encode()).hexdigest()
+
+
 def ticket_issue(*, user_id: int, device_id: str) -> str:
     """A fresh single-use ticket for `user_id` on `device_id`."""
-    return signing.dumps(
-        {"u": user_id, "d": device_id, "n": secrets.token_urlsafe(16)}, salt=_SALT, compress=True
+    ticket = secrets.token_urlsafe(32)
+    redis_keys.ticket_store(
+        get_redis(),
+        _digest(ticket),
+        orjson.dumps({"u": user_id, "d": device_id}),
+        ttl=settings.CHAT_TICKET_TTL,
     )
+    return ticket
 
 
 async def ticket_redeem(ticket: str) -> TicketClaims:
-    """Check the signature and age, then claim the nonce; raises TicketInvalid."""
-    if not ticket or len(ticket) > 1024:
-        raise TicketInvalid("missing or oversized ticket")
+    """Take the ticket's entry (it works once); raises TicketInvalid."""
+    if not isinstance(ticket, str) or not _TICKET_RE.match(ticket):
+        raise TicketInvalid("malformed ticket")
+    raw = await redis_keys.ticket_take(get_async_redis(), _digest(ticket))
+    if raw is None:
+        raise TicketInvalid("unknown, expired or used ticket")
     try:
-        data = signing.loads(ticket, salt=_SALT, max_age=settings.CHAT_TICKET_TTL)
-        claims = TicketClaims(user_id=int(data["u"]), device_id=str(data["d"]))
-        nonce = str(data["n"])
-    except signing.SignatureExpired as exc:
-        raise TicketInvalid("ticket expired") from exc
-    except (signing.BadSignature, KeyError, TypeError, ValueError) as exc:
-        raise TicketInvalid("bad ticket") from exc
-    # the nonce is remembered a little longer than the ticket lives, so it can never be replayed
-    if not await redis_keys.ticket_nonce_claim(get_async_redis(), nonce, ttl=settings.CHAT_TICKET_TTL + 60):
-        raise TicketInvalid("ticket already used")
-    return claims
+        data = orjson.loads(raw)
+        return TicketClaims(user_id=int(data["u"]), device_id=str(data["d"]))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise TicketInvalid("unreadable ticket entry") from exc

@@ -1,6 +1,6 @@
-"""ASGI entry point of the chat servers (daphne): HTTP goes to Django, `/ws/chat` to the chat
-consumer. Under daphne the chat server runtime registers for discovery when the reactor starts
-and drains on SIGTERM."""
+"""ASGI entry point of the chat servers (daphne): `/ws/chat` goes to the chat consumer, HTTP only
+to the health check (`chat.routing`). Under daphne the chat server runtime registers for
+discovery when the reactor starts and drains on SIGTERM."""
 
 import os
 
@@ -12,8 +12,10 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402  (needs the app registry)
 
-from chat.routing import websocket_application  # noqa: E402
+from chat.routing import http_application, websocket_application  # noqa: E402
 from chat.runtime import install_daphne_hooks  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application()})
+application = ProtocolTypeRouter(
+    {"http": http_application(django_asgi_app), "websocket": websocket_application()}
+)
 install_daphne_hooks()

@@ -80,6 +80,16 @@ class RateLimited(ServiceError):
     http_status = status.HTTP_429_TOO_MANY_REQUESTS
     default_message = "Too many requests; slow down."
 
+    def __init__(self, message: str | None = None, *, retry_after_ms: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_ms = retry_after_ms
+
+    def as_frame(self, ref: str | None = None) -> dict[str, Any]:
+        frame = super().as_frame(ref)
+        if self.retry_after_ms is not None:
+            frame["retry_after_ms"] = self.retry_after_ms
+        return frame
+
 
 def _flatten(detail: Any) -> dict[str, list[str]]:
     """DRF's nested ValidationError detail → {field: [messages]} (nested paths joined by '.')."""

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
+from accounts.selectors import device_id_for_request
 from notifications import selectors, services
 from notifications.serializers import DeviceCreateInputSerializer, DeviceSerializer, VapidPublicKeySerializer
 from notifications.vapid import vapid_public_key
@@ -49,6 +50,7 @@ class DeviceListApi(APIView):
         subscription = values.get("subscription") or {"endpoint": "", "keys": {"p256dh": "", "auth": ""}}
         device, created = services.device_register(
             user=_user(request),
+            login_device=device_id_for_request(request),
             kind=values["kind"],
             endpoint=subscription["endpoint"],
             p256dh=subscription["keys"]["p256dh"],

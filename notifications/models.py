@@ -25,6 +25,9 @@ class Device(models.Model):
     auth = models.CharField(max_length=32, blank=True, default="")
     # FCM/APNs: the registration token (empty for Web Push)
     token = models.CharField(max_length=1024, blank=True, default="")
+    # the device login that registered it (`token:<uuid>` or `session:<key>`): when that login ends
+    # (logout, revoke, password change, deactivation) the registration goes with it
+    login_device = models.CharField(max_length=80, blank=True, default="", db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_success_at = models.DateTimeField(null=True, blank=True)
 

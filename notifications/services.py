@@ -150,6 +150,7 @@ def device_register(
     p256dh: str = "",
     auth: str = "",
     token: str = "",
+    login_device: str = "",
 ) -> tuple[Device, bool]:
     """Register a device for pushes; registering it again gives the existing one (its Web Push
     keys refreshed). Beyond `PUSH_DEVICES_PER_USER_MAX` the oldest registrations go.
@@ -159,10 +160,10 @@ def device_register(
     """
     if kind == Device.Kind.WEBPUSH:
         lookup = {"user": user, "kind": kind, "endpoint": endpoint}
-        values = {"p256dh": p256dh, "auth": auth}
+        values = {"p256dh": p256dh, "auth": auth, "login_device": login_device}
     else:
         lookup = {"user": user, "kind": kind, "token": token}
-        values = {}
+        values = {"login_device": login_device}
     try:
         with transaction.atomic():
             device, created = Device.objects.get_or_create(**lookup, defaults=values)
@@ -179,6 +180,20 @@ def device_register(
         )
         Device.objects.filter(user=user).exclude(pk__in=list(keep)).delete()
     return device, created
+
+
+def devices_of_logins_delete(
+    *, user_id: int, login_devices: list[str] | None, except_device: str | None
+) -> int:
+    """Stop push to the registrations made by ended device logins (`login_devices`; None: every
+    login of the user but `except_device`); returns how many went."""
+    devices = Device.objects.filter(user_id=user_id)
+    if login_devices is not None:
+        devices = devices.filter(login_device__in=login_devices)
+    elif except_device is not None:
+        devices = devices.exclude(login_device=except_device)
+    deleted, _ = devices.delete()
+    return deleted
 
 
 def device_delete(*, user: User, device_id: int) -> None:

@@ -8,20 +8,15 @@ class PresenceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.contrib.auth.signals import user_logged_out
+        from accounts.signals import device_logins_ended
 
-        user_logged_out.connect(_device_logged_out, dispatch_uid="presence-logout")
+        device_logins_ended.connect(_device_logins_ended, dispatch_uid="presence-device-logins-ended")
 
 
-def _device_logged_out(*, user: Any, request: Any, **_: Any) -> None:
-    """Logout through the API tells presence (design note §4.4)."""
-    from accounts.selectors import device_id_for_request
-    from presence.services import presence_device_logged_out
+def _device_logins_ended(
+    *, user_id: int, device_ids: list[str] | None, except_device: str | None, **_: Any
+) -> None:
+    """A logout through the API tells presence (design note §4.4)."""
+    from presence.services import presence_devices_logged_out
 
-    if user is None or request is None:
-        return
-    try:
-        device_id = device_id_for_request(request)
-    except ValueError:
-        return
-    presence_device_logged_out(user_id=int(user.pk), device_id=device_id)
+    presence_devices_logged_out(user_id=user_id, device_ids=device_ids, except_device=except_device)

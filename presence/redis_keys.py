@@ -82,15 +82,22 @@ def sweep(client: redis.Redis, *, now: float, offline_after: float, batch: int =
     return _offline_if_no_sockets(client, last_seen)
 
 
-def device_drop(client: redis.Redis, *, user_id: int, device_id: str, now: float) -> list[PresenceState]:
-    """Forget the sockets of one device (it logged out); the user goes offline if none is left."""
-    prefix = f"{user_id}|{device_id}|"
+def devices_drop(
+    client: redis.Redis, *, user_id: int, device_ids: list[str] | None, except_device: str | None, now: float
+) -> list[PresenceState]:
+    """Forget the sockets of devices that logged out (`device_ids`; None: every device but
+    `except_device`); the user goes offline if none is left."""
     members = [m.decode() for m in client.smembers(_USER.format(user_id))]  # type: ignore[union-attr]
-    mine = [m for m in members if m.startswith(prefix)]
-    if mine:
+
+    def ended(member: str) -> bool:
+        device = member.split("|", 1)[1].rsplit("|", 1)[0]
+        return device in device_ids if device_ids is not None else device != except_device
+
+    gone = [m for m in members if ended(m)]
+    if gone:
         with client.pipeline(transaction=False) as pipe:
-            pipe.zrem(_CONNS, *mine)
-            pipe.srem(_USER.format(user_id), *mine)
+            pipe.zrem(_CONNS, *gone)
+            pipe.srem(_USER.format(user_id), *gone)
             pipe.execute()
     return _offline_if_no_sockets(client, {user_id: now})
 

@@ -107,6 +107,13 @@ def presence_sweep() -> int:
     return len(gone)
 
 
-def presence_device_logged_out(*, user_id: int, device_id: str) -> None:
-    """The API server tells presence that a device logged out (offline if it was the last)."""
-    _announce(redis_keys.device_drop(get_redis(), user_id=user_id, device_id=device_id, now=time.time()))
+def presence_devices_logged_out(
+    *, user_id: int, device_ids: list[str] | None, except_device: str | None
+) -> None:
+    """The API server tells presence that devices logged out (`device_ids`; None: every device
+    but `except_device`): their sockets are forgotten, and the user is offline if none is left."""
+    _announce(
+        redis_keys.devices_drop(
+            get_redis(), user_id=user_id, device_ids=device_ids, except_device=except_device, now=time.time()
+        )
+    )

@@ -20,9 +20,9 @@ from accounts.models import Block, User
 from chat import runtime as runtime_module
 from chat.routing import websocket_application
 from chat.services import conversation_direct_open, conversation_group_create
-from chat.tickets import ticket_issue
 from chatproject.celery import app as celery_app
 from chatproject.redis_client import get_redis
+from tests.tickets import device_ticket_async
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -43,7 +43,7 @@ def _fresh_runtime(fresh_chat_runtime: None) -> None:
 async def _connect(
     user: User, *, device: str = "d1", headers: list[tuple[bytes, bytes]] | None = None
 ) -> WebsocketCommunicator:
-    ticket = ticket_issue(user_id=user.pk, device_id=device)
+    ticket = await device_ticket_async(user, device)
     comm = WebsocketCommunicator(websocket_application(), f"/ws/chat?ticket={ticket}", headers=headers or [])
     connected, _ = await comm.connect()
     assert connected
@@ -103,7 +103,7 @@ async def test_no_ticket_and_no_session_is_closed_4401() -> None:
 
 async def test_forged_ticket_is_closed_4401(alice: User) -> None:
     """A ticket whose signature does not match is refused."""
-    ticket = ticket_issue(user_id=alice.pk, device_id="d") + "x"
+    ticket = await device_ticket_async(alice, "d") + "x"
     comm = WebsocketCommunicator(websocket_application(), f"/ws/chat?ticket={ticket}")
     await comm.connect()
     assert await _closed_with(comm) == 4401
@@ -111,7 +111,7 @@ async def test_forged_ticket_is_closed_4401(alice: User) -> None:
 
 async def test_reused_ticket_is_closed_4401(alice: User) -> None:
     """A ticket works once."""
-    ticket = ticket_issue(user_id=alice.pk, device_id="d")
+    ticket = await device_ticket_async(alice, "d")
     first = WebsocketCommunicator(websocket_application(), f"/ws/chat?ticket={ticket}")
     assert (await first.connect())[0]
     await _send(first, {"type": "heartbeat"})
@@ -124,12 +124,12 @@ async def test_reused_ticket_is_closed_4401(alice: User) -> None:
 
 async def test_expired_ticket_is_closed_4401(alice: User) -> None:
     """A ticket older than CHAT_TICKET_TTL is refused."""
-    ticket = ticket_issue(user_id=alice.pk, device_id="d")
+    with override_settings(CHAT_TICKET_TTL=1):
+        ticket = await device_ticket_async(alice, "d")
     await asyncio.sleep(1.1)
-    with override_settings(CHAT_TICKET_TTL=0):
-        comm = WebsocketCommunicator(websocket_application(), f"/ws/chat?ticket={ticket}")
-        await comm.connect()
-        assert await _closed_with(comm) == 4401
+    comm = WebsocketCommunicator(websocket_application(), f"/ws/chat?ticket={ticket}")
+    await comm.connect()
+    assert await _closed_with(comm) == 4401
 
 
 async def test_another_users_ticket_is_closed_4401(alice: User, bob: User) -> None:
@@ -139,7 +139,7 @@ async def test_another_users_ticket_is_closed_4401(alice: User, bob: User) -> No
     client = Client()
     await database_sync_to_async(client.force_login)(bob)
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
-    ticket = ticket_issue(user_id=alice.pk, device_id="d")
+    ticket = await device_ticket_async(alice, "d")
     comm = WebsocketCommunicator(
         websocket_application(), f"/ws/chat?ticket={ticket}", headers=[(b"cookie", cookie)]
     )
@@ -167,7 +167,7 @@ async def test_session_cookie_authenticates_a_browser(alice: User) -> None:
 
 async def test_deactivated_user_ticket_is_closed_4401(alice: User) -> None:
     """A ticket of a user deactivated since it was issued is refused."""
-    ticket = ticket_issue(user_id=alice.pk, device_id="d")
+    ticket = await device_ticket_async(alice, "d")
     await database_sync_to_async(User.objects.filter(pk=alice.pk).update)(is_active=False)
     comm = WebsocketCommunicator(websocket_application(), f"/ws/chat?ticket={ticket}")
     await comm.connect()
@@ -176,7 +176,7 @@ async def test_deactivated_user_ticket_is_closed_4401(alice: User) -> None:
 
 async def test_foreign_origin_is_refused(alice: User) -> None:
     """A browser page from another site cannot open a socket."""
-    ticket = ticket_issue(user_id=alice.pk, device_id="d")
+    ticket = await device_ticket_async(alice, "d")
     comm = WebsocketCommunicator(
         websocket_application(), f"/ws/chat?ticket={ticket}", headers=[(b"origin", b"http://evil.example")]
     )
@@ -193,7 +193,7 @@ async def test_allowed_origin_connects(alice: User) -> None:
 async def test_draining_server_closes_new_sockets_4503(alice: User) -> None:
     """A draining chat server takes no new clients."""
     runtime_module.chat_runtime().draining = True
-    ticket = ticket_issue(user_id=alice.pk, device_id="d")
+    ticket = await device_ticket_async(alice, "d")
     comm = WebsocketCommunicator(websocket_application(), f"/ws/chat?ticket={ticket}")
     await comm.connect()
     assert await _closed_with(comm) == 4503

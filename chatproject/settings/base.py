@@ -184,6 +184,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 
 # --- processes of the local stack (make run)
 LB_PORT = env_int("LB_PORT", 8000)
+# browser pages whose WebSockets the chat servers take: scheme, host and port must match one
+CHAT_ALLOWED_ORIGINS = env_list(
+    "CHAT_ALLOWED_ORIGINS", f"http://127.0.0.1:{LB_PORT},http://localhost:{LB_PORT}"
+)
 
 # --- chat servers: discovery registry, connect tickets, WebSocket limits, the send path
 CHAT_SERVER_ID = env_str("CHAT_SERVER_ID", "")  # empty: "<hostname>-<pid>"
@@ -197,6 +201,21 @@ CHAT_TICKET_TTL = env_int("CHAT_TICKET_TTL", 60)
 CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 65536)
 CHAT_RATE_LIMIT_MESSAGES = env_int("CHAT_RATE_LIMIT_MESSAGES", 100)
 CHAT_RATE_LIMIT_WINDOW = env_int("CHAT_RATE_LIMIT_WINDOW", 10)
+# every other frame type: at most this many per socket per CHAT_FRAME_BUDGET_WINDOW s (chat/limits.py);
+# `invalid` counts frames that cannot be parsed or name an unknown type
+CHAT_FRAME_BUDGET_WINDOW = env_float("CHAT_FRAME_BUDGET_WINDOW", 10.0)
+CHAT_FRAME_BUDGETS = {
+    "typing": env_int("CHAT_BUDGET_TYPING", 20),
+    "read": env_int("CHAT_BUDGET_READ", 60),
+    "sync": env_int("CHAT_BUDGET_SYNC", 10),
+    "heartbeat": env_int("CHAT_BUDGET_HEARTBEAT", 10),
+    "invalid": env_int("CHAT_BUDGET_INVALID", 20),
+}
+# sockets of one user on all chat servers together; one more closes the oldest (code 4429)
+CHAT_SOCKETS_PER_USER = env_int("CHAT_SOCKETS_PER_USER", 10)
+# messages one `sync` frame answers at most; the last sync.batch says has_more, and the client asks
+# again from the sync.done's cur_max_message_id
+CHAT_SYNC_MAX_MESSAGES = env_int("CHAT_SYNC_MAX_MESSAGES", 1000)
 CHAT_TYPING_THROTTLE = env_float("CHAT_TYPING_THROTTLE", 3.0)
 CHAT_SYNC_BATCH = env_int("CHAT_SYNC_BATCH", 200)  # messages per sync.batch frame
 # a message older than this at storage time gets a fresh ID; syncs look back this far (DESIGN.md §4)
@@ -256,6 +275,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("API_THROTTLE_ANON", "100/min"),
         "user": env_str("API_THROTTLE_USER", "200/min"),
+        # besides the general budget: edits and deletes of messages, per user
+        "message_edit": env_str("API_THROTTLE_MESSAGE_EDIT", "60/min"),
+        "message_delete": env_str("API_THROTTLE_MESSAGE_DELETE", "60/min"),
     },
     "NUM_PROXIES": env_int("API_NUM_PROXIES", 1),
     "EXCEPTION_HANDLER": "chatproject.errors.api_exception_handler",

@@ -16,10 +16,10 @@ from django.test import override_settings
 
 from accounts.models import Friendship, User
 from chat.routing import websocket_application
-from chat.tickets import ticket_issue
 from chatproject.redis_client import get_async_redis, get_redis
 from presence import redis_keys
 from presence.services import presence_sweep
+from tests.tickets import device_ticket_async
 
 
 @pytest.fixture(autouse=True)
@@ -69,9 +69,21 @@ async def test_logout_of_the_last_device_is_offline_at_once() -> None:
     client = get_async_redis()
     await redis_keys.socket_touch(client, user_id=3, device_id="token:a", conn_id="c1", now=10.0)
     await redis_keys.socket_touch(client, user_id=3, device_id="token:b", conn_id="c2", now=10.0)
-    assert redis_keys.device_drop(get_redis(), user_id=3, device_id="token:a", now=11.0) == []
-    [gone] = redis_keys.device_drop(get_redis(), user_id=3, device_id="token:b", now=12.0)
+    drop = redis_keys.devices_drop
+    assert drop(get_redis(), user_id=3, device_ids=["token:a"], except_device=None, now=11.0) == []
+    [gone] = drop(get_redis(), user_id=3, device_ids=["token:b"], except_device=None, now=12.0)
     assert (gone.user_id, gone.status) == (3, "offline")
+
+
+async def test_password_change_drops_every_other_device() -> None:
+    """Every device but the one kept is dropped; the user stays online through it."""
+    client = get_async_redis()
+    for device in ("token:a", "token:b", "session:s"):
+        await redis_keys.socket_touch(client, user_id=4, device_id=device, conn_id=f"c-{device}", now=10.0)
+    drop = redis_keys.devices_drop
+    assert drop(get_redis(), user_id=4, device_ids=None, except_device="token:b", now=11.0) == []
+    [gone] = drop(get_redis(), user_id=4, device_ids=["token:b"], except_device=None, now=12.0)
+    assert (gone.user_id, gone.status) == (4, "offline")
 
 
 # ---------------------------------------------------------------- through the chat servers
@@ -79,7 +91,7 @@ async def test_logout_of_the_last_device_is_offline_at_once() -> None:
 
 async def _connect(user: User, device: str = "d") -> WebsocketCommunicator:
     comm = WebsocketCommunicator(
-        websocket_application(), f"/ws/chat?ticket={ticket_issue(user_id=user.pk, device_id=device)}"
+        websocket_application(), f"/ws/chat?ticket={await device_ticket_async(user, device)}"
     )
     assert (await comm.connect())[0]
     await comm.send_to(text_data='{"type":"heartbeat"}')
@@ -155,7 +167,7 @@ async def _touch(user_id: int, device_id: str) -> None:
 
 
 @pytest.mark.django_db
-def test_logout_takes_the_last_device_offline(alice: User) -> None:
+def test_logout_takes_the_last_device_offline(alice: User, django_capture_on_commit_callbacks: Any) -> None:
     """Logout through the API makes a user whose only connected device it was offline at once."""
     from rest_framework.test import APIClient
 
@@ -166,7 +178,8 @@ def test_logout_takes_the_last_device_offline(alice: User) -> None:
     assert redis_keys.states(get_redis(), [alice.pk])[0].status == "online"
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    assert client.post("/api/v1/auth/logout").status_code == 204
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post("/api/v1/auth/logout").status_code == 204
     assert redis_keys.states(get_redis(), [alice.pk])[0].status == "offline"
 
 
