@@ -9,7 +9,6 @@ Browsers subscribe with the public key, so it must not change while subscription
 from __future__ import annotations
 
 import base64
-import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,6 +16,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
 from py_vapid import Vapid
+
+from chatproject.settings.secret_key import file_create_once
 
 
 def b64url_encode(raw: bytes) -> str:
@@ -49,25 +50,14 @@ def _key_from_setting(value: str) -> ec.EllipticCurvePrivateKey:
 
 
 def _key_from_file(path: Path) -> ec.EllipticCurvePrivateKey:
-    """Load the local key pair, generating it first if absent. The new key is written whole to a
-    temporary file and linked into place, so a racing process either wins or reads the winner's."""
+    """Load the local key pair, generating it first if absent (a racing process keeps the winner's)."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
         pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as file:
-            file.write(pem)
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            pass
-        finally:
-            temporary.unlink()
+        file_create_once(path, pem)
     return _key_from_setting(path.read_text())
 
 

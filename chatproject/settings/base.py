@@ -10,12 +10,19 @@ from pathlib import Path
 from typing import Any
 
 from chatproject.settings.env import BASE_DIR, env_bool, env_float, env_int, env_list, env_str
+from chatproject.settings.secret_key import secret_key_check
 
 VAR_DIR = Path(env_str("CHAT_VAR_DIR", "var"))
 if not VAR_DIR.is_absolute():
     VAR_DIR = BASE_DIR / VAR_DIR
 
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "local-dev-only-not-a-secret")
+# no usable default: production requires DJANGO_SECRET_KEY (settings.production); local and test
+# settings generate a random key once into DJANGO_SECRET_KEY_FILE when it is empty
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
+if SECRET_KEY:
+    secret_key_check(SECRET_KEY, source="DJANGO_SECRET_KEY")
+# a relative path is under the project root
+DJANGO_SECRET_KEY_FILE = BASE_DIR / env_str("DJANGO_SECRET_KEY_FILE", str(VAR_DIR / "django-secret-key"))
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
 

@@ -5,10 +5,15 @@ differ from the local stack are changed here.
 """
 
 from chatproject.settings.base import *  # noqa: F403
+from chatproject.settings.base import DATABASES
 from chatproject.settings.env import env_bool, env_str
+from chatproject.settings.secret_key import secret_key_check
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = env_str("DJANGO_SECRET_KEY")  # required: no default in production
+# required: no default in production, and never a value published in the repository
+SECRET_KEY = secret_key_check(env_str("DJANGO_SECRET_KEY"), source="DJANGO_SECRET_KEY")
+# required: the local default password of the database role is no password for production
+DATABASES["default"]["PASSWORD"] = env_str("POSTGRES_PASSWORD")
 # required: every push worker signs with the one key that browsers subscribed with
 WEBPUSH_VAPID_PRIVATE_KEY = env_str("WEBPUSH_VAPID_PRIVATE_KEY")
 # NetworkTopologyStrategy with RF=3 in the local datacenter, LOCAL_QUORUM reads and writes

@@ -12,10 +12,16 @@ from chatproject.settings.base import (
     CASSANDRA_KEYSPACE,
     CHANNEL_LAYERS,
     DATABASES,
+    DJANGO_SECRET_KEY_FILE,
     REDIS_HOST,
     REDIS_PORT,
+    SECRET_KEY,
 )
 from chatproject.settings.env import env_bool, env_float, env_int, env_str
+from chatproject.settings.secret_key import secret_key_load_or_create
+
+# as locally: a random key generated once into the run's var/ (shared by a test stack's processes)
+SECRET_KEY = SECRET_KEY or secret_key_load_or_create(DJANGO_SECRET_KEY_FILE)
 
 _RUN = env_str("TEST_RUN_ID", "")
 _SUFFIX = f"_{_RUN}" if _RUN else ""
