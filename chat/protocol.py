@@ -84,6 +84,9 @@ def client_msg_id_of(data: Any) -> str | None:
     return None
 
 
+FRAME_MAX_DEPTH = 32
+
+
 def frame_decode(text: str | bytes | None, *, max_bytes: int) -> dict[str, Any]:
     """The JSON object of one frame; raises TooLarge or BadRequest."""
     if text is None:
@@ -93,10 +96,19 @@ def frame_decode(text: str | bytes | None, *, max_bytes: int) -> dict[str, Any]:
         raise TooLarge(f"frame is {size} bytes; the limit is {max_bytes}")
     try:
         data = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
+    except orjson.JSONDecodeError as exc:  # also orjson's own refusal of nesting past 1024
         raise BadRequest("frame is not valid JSON") from exc
     if not isinstance(data, dict):
         raise BadRequest("a frame must be a JSON object")
+    # no frame of the protocol nests deeper than a few levels; deeper ones are refused before any
+    # handler (or log line) walks them recursively
+    pending: list[tuple[Any, int]] = [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > FRAME_MAX_DEPTH:
+            raise BadRequest(f"frame is nested deeper than {FRAME_MAX_DEPTH} levels")
+        children = value.values() if isinstance(value, dict) else value
+        pending.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
     if not isinstance(data.get("type"), str):
         raise BadRequest("a frame needs a string 'type'")
     return data

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
 from rest_framework import exceptions as drf_exceptions
@@ -128,6 +129,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     """DRF EXCEPTION_HANDLER: every 4xx leaves the API in the one error body."""
     if isinstance(exc, ServiceError):
         return Response(exc.as_body(), status=exc.http_status)
+    if isinstance(exc, RequestDataTooBig):  # DATA_UPLOAD_MAX_MEMORY_SIZE, checked on Content-Length
+        error = TooLarge(f"The body is over the limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
+        return Response(error.as_body(), status=error.http_status)
     if isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -205,5 +209,8 @@ def openapi_error_responses(
             if "requestBody" in operation:
                 responses.setdefault(
                     "415", {"description": "The body's content type is not accepted.", "content": content}
+                )
+                responses.setdefault(
+                    "413", {"description": "The body is over the size limit.", "content": content}
                 )
     return result

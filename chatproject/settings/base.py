@@ -264,11 +264,19 @@ WEBPUSH_ALLOW_LOCAL_HTTP = env_bool("WEBPUSH_ALLOW_LOCAL_HTTP", False)
 PUSH_COALESCE_SECONDS = env_float("PUSH_COALESCE_SECONDS", 5.0)
 PUSH_DEVICES_PER_USER_MAX = env_int("PUSH_DEVICES_PER_USER_MAX", 20)
 
+# --- request bodies: a JSON body over API_JSON_MAX_BYTES is 413 too_large, one nested deeper than
+# API_JSON_MAX_DEPTH is 400 bad_request (chatproject/parsers.py); nginx's client_max_body_size (10m)
+# is the outer bound, for avatar uploads (AVATAR_MAX_BYTES)
+API_JSON_MAX_BYTES = env_int("API_JSON_MAX_BYTES", 1024 * 1024)
+API_JSON_MAX_DEPTH = env_int("API_JSON_MAX_DEPTH", 32)
+# form fields and `request.body` (everything but uploaded files) are held to the same bound
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_JSON_MAX_BYTES
+
 # --- DRF
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["chatproject.parsers.BoundedJSONParser"],
     # bearer first: its WWW-Authenticate header makes "not logged in" a 401, not a 403
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.BearerTokenAuthentication",
