@@ -8,4 +8,7 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from accounts import schema  # noqa: F401  (registers the OpenAPI auth extension)
+        from accounts import (
+            lockout,  # noqa: F401  (its user_logged_in receiver)
+            schema,  # noqa: F401  (registers the OpenAPI auth extension)
+        )

@@ -46,6 +46,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # first: REMOTE_ADDR becomes the client's address (X-Forwarded-For only from TRUSTED_PROXIES)
+    "chatproject.proxies.ClientAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -294,7 +296,8 @@ REST_FRAMEWORK = {
         "message_edit": env_str("API_THROTTLE_MESSAGE_EDIT", "60/min"),
         "message_delete": env_str("API_THROTTLE_MESSAGE_DELETE", "60/min"),
     },
-    "NUM_PROXIES": env_int("API_NUM_PROXIES", 1),
+    # 0: the client address is REMOTE_ADDR, which chatproject.proxies has already settled
+    "NUM_PROXIES": 0,
     "EXCEPTION_HANDLER": "chatproject.errors.api_exception_handler",
 }
 # throttle counters are shared by every API server process
@@ -316,13 +319,21 @@ REST_KNOX = {
     "MIN_REFRESH_INTERVAL": 3600,
 }
 
+# --- the client address (chatproject/proxies.py): X-Forwarded-For is believed only from these peers
+# (the load balancer's addresses or networks), taking the entry API_NUM_PROXIES from its right end
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", "127.0.0.1")
+API_NUM_PROXIES = env_int("API_NUM_PROXIES", 1)
+
 # --- brute-force protection (django-axes): lock a username and, separately, an IP
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 30))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-AXES_RESET_ON_SUCCESS = True
+# a success forgets only that username's failures from that address (accounts/lockout.py)
+AXES_RESET_ON_SUCCESS = False
+# failures count against the account's normalised username, however it was spelt
+AXES_USERNAME_CALLABLE = "accounts.lockout.lockout_username"
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.axes_lockout_response"
-# the client address as DRF throttling sees it (X-Forwarded-For behind API_NUM_PROXIES proxies)
+# the client address as DRF throttling sees it (REMOTE_ADDR, settled by chatproject/proxies.py)
 AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip_address"
 SPECTACULAR_SETTINGS = {
     "TITLE": "Chat service API",
