@@ -34,21 +34,20 @@ def cassandra_keyspace(django_db_blocker: object) -> str:
     return str(settings.CASSANDRA_KEYSPACE)
 
 
-@pytest.fixture
-def cassandra_clean(cassandra_keyspace: str) -> str:
-    """A test that writes to Cassandra starts from empty tables (truncate, not drop)."""
+def cassandra_truncate(keyspace: str) -> None:
+    """Empty every table of the test keyspace (truncate, not drop) and what remembers its rows."""
     from chat.cql.session import cassandra_session
 
     session = cassandra_session()
     tables = [
         row.table_name
         for row in session.execute(
-            "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s", (cassandra_keyspace,)
+            "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s", (keyspace,)
         )
         if row.table_name != "schema_migrations"
     ]
     for table in tables:
-        session.execute(f"TRUNCATE {cassandra_keyspace}.{table}")
+        session.execute(f"TRUNCATE {keyspace}.{table}")
     # the store skips bucket-index rows it believes written; after a truncate they are gone
     from chat.cql.message_store import message_store_forget_cache
     from chat.redis_keys import message_claims_clear
@@ -56,6 +55,12 @@ def cassandra_clean(cassandra_keyspace: str) -> str:
 
     message_store_forget_cache()
     message_claims_clear(get_redis())  # claims of truncated messages
+
+
+@pytest.fixture
+def cassandra_clean(cassandra_keyspace: str) -> str:
+    """A test that writes to Cassandra starts from empty tables (truncate, not drop)."""
+    cassandra_truncate(cassandra_keyspace)
     return cassandra_keyspace
 
 

@@ -13,7 +13,7 @@ from django.conf import settings
 from chat import redis_keys
 from chat.exceptions import ConversationNotFound
 from chat.fanout import publish_to_users_async
-from chat.selectors import conversation_member_ids, message_sync, sync_lower_bound
+from chat.selectors import conversation_member_ids, device_sync_page
 from chat.serializers import message_payload
 from chat.services import conversation_mark_read
 from chatproject.errors import RateLimited
@@ -59,26 +59,25 @@ async def send_budget_return(*, user_id: int, entry: str) -> None:
 async def sync_frames(*, user_id: int, since: int) -> AsyncIterator[dict[str, Any]]:
     """The `sync.batch` frames for a device at `since`, ascending, then `sync.done`.
 
-    At most CHAT_SYNC_MAX_MESSAGES messages per `sync` frame: when more are waiting, the last
-    batch says `has_more` and the client asks again from `sync.done`'s `cur_max_message_id`.
+    At most CHAT_SYNC_MAX_MESSAGES messages per `sync` frame. The pages are those of `GET sync`
+    (`device_sync_page`): when more are waiting, the last batch says `has_more`, and sync.done's
+    `cur_max_message_id` is where the next `sync` continues, right after this answer.
     """
-    cursor = sync_lower_bound(since)
-    cur_max = since
     sent = 0
-    while True:
-        limit = max(1, min(settings.CHAT_SYNC_BATCH, settings.CHAT_SYNC_MAX_MESSAGES - sent))
-        page = await database_sync_to_async(message_sync)(user_id=user_id, since=cursor, limit=limit)
-        cursor = page.cur_max_message_id
-        cur_max = max(cur_max, cursor)
+    has_more = True
+    while has_more and sent < settings.CHAT_SYNC_MAX_MESSAGES:
+        limit = min(settings.CHAT_SYNC_BATCH, settings.CHAT_SYNC_MAX_MESSAGES - sent)
+        page, since = await database_sync_to_async(device_sync_page)(
+            user_id=user_id, since=since, limit=limit
+        )
         sent += len(page.messages)
+        has_more = page.has_more
         yield {
             "type": "sync.batch",
             "messages": [message_payload(m) for m in page.messages],
-            "has_more": page.has_more,
+            "has_more": has_more,
         }
-        if not page.has_more or sent >= settings.CHAT_SYNC_MAX_MESSAGES:
-            break
-    yield {"type": "sync.done", "cur_max_message_id": str(cur_max)}
+    yield {"type": "sync.done", "cur_max_message_id": str(since)}
 
 
 async def _members_or_404(*, user_id: int, conversation_id: int) -> set[int]:

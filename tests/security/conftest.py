@@ -1,0 +1,93 @@
+"""The attacks of tests/security run against one real stack per run (tests/stack.py): nginx in
+front of two API servers, two daphne chat servers, the Celery workers, on this run's test
+databases. Users are registered through the API, as an outside client would."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from conftest import cassandra_truncate
+from tests.chat_client import Device
+from tests.stack import Stack, api_call
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(scope="session")
+def security_stack(
+    tmp_path_factory: pytest.TempPathFactory, django_db_setup: None, cassandra_keyspace: str
+) -> Iterator[Stack]:
+    # the PostgreSQL test database is new, so user ids start again: history of earlier runs would
+    # show up in the new users' inboxes
+    cassandra_truncate(cassandra_keyspace)
+    s = Stack(
+        tmp_path_factory.mktemp("security-stack") / "var",
+        extra_env={
+            "POSTGRES_DB": str(connection.settings_dict["NAME"]),
+            # these tests register many users from one address; the lockout tests count failures
+            # of logins, which the anonymous throttle does not touch
+            "API_THROTTLE_ANON": "100000/min",
+            "CHAT_REGISTRY_REFRESH": "1",
+            # the bounded-sync test: a small page, so it needs few messages
+            "CHAT_SYNC_MAX_MESSAGES": "50",
+            "CHAT_SYNC_BATCH": "20",
+        },
+    )
+    s.start()
+    try:
+        s.wait_ready()
+        yield s
+    finally:
+        s.stop()
+
+
+@dataclass
+class Account:
+    user_id: int
+    username: str
+    token: str
+
+
+def register(stack: Stack, prefix: str = "u") -> Account:
+    """A new user registered through the API (a unique name per call)."""
+    username = f"{prefix}{uuid.uuid4().hex[:10]}"
+    status, body = api_call(
+        stack.api,
+        "POST",
+        "auth/register",
+        {"username": username, "email": f"{username}@example.com", "password": PASSWORD},
+    )
+    assert status == 201, body
+    return Account(user_id=body["user"]["id"], username=username, token=body["token"])
+
+
+def login(stack: Stack, account: Account, name: str = "phone") -> Device:
+    """A new device login of the account (its own bearer token)."""
+    return Device.login(api=stack.api, username=account.username, password=PASSWORD, name=name)
+
+
+def direct_conversation(stack: Stack, a: Account, b: Account) -> int:
+    status, body = api_call(
+        stack.api, "POST", "conversations", {"type": "direct", "user_id": b.user_id}, a.token
+    )
+    assert status in (200, 201), body
+    return int(body["id"])
+
+
+def post_message(stack: Stack, account: Account, conversation_id: int, body: str) -> dict[str, Any]:
+    """A message sent over REST; returns the stored message."""
+    status, message = api_call(
+        stack.api,
+        "POST",
+        f"conversations/{conversation_id}/messages",
+        {"client_msg_id": uuid.uuid4().hex, "body": body},
+        account.token,
+    )
+    assert status == 201, message
+    return dict(message)
