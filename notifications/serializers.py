@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from django.conf import settings
 from rest_framework import serializers
 
+from notifications.endpoints import EndpointRefused, endpoint_check_for_registration
 from notifications.models import Device
 from notifications.vapid import b64url_decode
-
-# a push service's endpoint is an https URL; tests may allow a local http one (a fake push service)
-_LOCAL_HTTP_HOSTS = {"127.0.0.1"}
 
 
 def _base64url_bytes(value: str, *, size: int, what: str) -> bytes:
@@ -52,14 +48,11 @@ class WebPushSubscriptionSerializer(serializers.Serializer[dict[str, Any]]):
     keys = WebPushKeysSerializer()
 
     def validate_endpoint(self, value: str) -> str:
-        parts = urlsplit(value)
-        local = (
-            settings.WEBPUSH_ALLOW_LOCAL_HTTP
-            and parts.scheme == "http"
-            and parts.hostname in _LOCAL_HTTP_HOSTS
-        )
-        if parts.scheme != "https" and not local:
-            raise serializers.ValidationError("The endpoint must be an https URL.")
+        """https on a host that resolves only to public addresses (`notifications.endpoints`)."""
+        try:
+            endpoint_check_for_registration(value)
+        except EndpointRefused as exc:
+            raise serializers.ValidationError(str(exc)) from None
         return value
 
 

@@ -16,10 +16,10 @@ Also here: registering and removing push devices (DESIGN.md §3.1 `devices`).
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 
 import redis
-import requests
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -32,12 +32,14 @@ from chatproject.redis_client import get_redis
 from notifications import redis_keys
 from notifications.exceptions import PushDeliveryFailed
 from notifications.models import Device
-from notifications.webpush import WebPushOutcome, webpush_send
+from notifications.webpush import WebPushOutcome, webpush_send_all
 
 PENDING_TTL = 7 * 24 * 3600
 # retries of a failed send wait 5, 10, 20, ... seconds, but stay under the broker's visibility
 # timeout: the Redis transport hands a countdown task still unacknowledged then to another worker
 RETRY_FIRST_DELAY = 5.0
+# the share of the visibility timeout one send of a user's pushes may take in all
+SEND_BUDGET_SHARE = 0.5
 # a scheduled-send mark outlives its countdown by this much, so a lost task only delays the next
 SCHEDULE_MARGIN = 60
 
@@ -121,15 +123,21 @@ def pending_notification_send(*, user_id: int, attempt: int = 0) -> int:
     payload = json.dumps(pending_notification_payload(pending=pending), separators=(",", ":"))
     delivered: list[int] = []
     failed: list[int] = []
-    with requests.Session() as session:
-        for device in Device.objects.filter(user_id=user_id, kind=Device.Kind.WEBPUSH):
-            outcome = webpush_send(device=device, payload=payload, session=session)
-            if outcome is WebPushOutcome.DELIVERED:
-                delivered.append(device.pk)
-            elif outcome is WebPushOutcome.GONE:
-                device.delete()
-            elif outcome is WebPushOutcome.FAILED:
-                failed.append(device.pk)
+    devices = list(Device.objects.filter(user_id=user_id, kind=Device.Kind.WEBPUSH))
+    # the whole send ends well within the broker's visibility timeout (else the task is handed
+    # to a second worker while this one still runs); a device not reached by then is retried
+    deadline = (
+        time.monotonic() + SEND_BUDGET_SHARE * settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    )
+    outcomes = webpush_send_all(devices=devices, payload=payload, deadline=deadline)
+    for device in devices:
+        outcome = outcomes[device.pk]
+        if outcome is WebPushOutcome.DELIVERED:
+            delivered.append(device.pk)
+        elif outcome is WebPushOutcome.GONE:
+            device.delete()
+        elif outcome is WebPushOutcome.FAILED:
+            failed.append(device.pk)
     if delivered:
         Device.objects.filter(pk__in=delivered).update(last_success_at=timezone.now())
     if failed:

@@ -259,8 +259,14 @@ WEBPUSH_VAPID_KEY_FILE = BASE_DIR / env_str(
 )
 WEBPUSH_VAPID_SUBJECT = env_str("WEBPUSH_VAPID_SUBJECT", "mailto:push@localhost")
 WEBPUSH_TTL = env_int("WEBPUSH_TTL", 86400)  # seconds a push service keeps an undelivered push
-WEBPUSH_TIMEOUT = env_float("WEBPUSH_TIMEOUT", 10.0)
-# tests only: accept http://127.0.0.1 subscription endpoints (a local push service)
+WEBPUSH_TIMEOUT = env_float("WEBPUSH_TIMEOUT", 10.0)  # seconds: connect, and each wait for bytes
+# seconds one push may take in all (a push service trickling its answer is cut off then)
+WEBPUSH_DEADLINE = env_float("WEBPUSH_DEADLINE", 10.0)
+# pushes in flight at once: to one user's devices, and in all per push worker process
+WEBPUSH_CONCURRENCY_PER_USER = env_int("WEBPUSH_CONCURRENCY_PER_USER", 4)
+WEBPUSH_CONCURRENCY = env_int("WEBPUSH_CONCURRENCY", 8)
+# tests only: accept http://127.0.0.1:<port> subscription endpoints (a local push service); every
+# other endpoint must be https on a host that resolves only to public addresses
 WEBPUSH_ALLOW_LOCAL_HTTP = env_bool("WEBPUSH_ALLOW_LOCAL_HTTP", False)
 # offline messages within this many seconds become one notification
 PUSH_COALESCE_SECONDS = env_float("PUSH_COALESCE_SECONDS", 5.0)
