@@ -30,6 +30,7 @@ from bench.stack import BenchUser
 BODY = "bench message: " + "lorem ipsum dolor sit amet " * 3  # about 100 bytes
 HEARTBEAT_INTERVAL = 10.0  # DESIGN.md §4: a heartbeat every 10 s
 P99_LIMIT_MS = 100.0
+SYNC_PROBE_INTERVAL = 1.1  # seconds between the sync probe's frames: the default budget is 10 per 10 s
 CONNECT_CHUNK = 1000  # idle connections per server opened per batch of fresh tickets
 ALWAYS_RUN_UP_TO = 500  # ladder steps up to this rate run even past saturation (p99 at 500 is a headline)
 
@@ -228,7 +229,8 @@ async def history_and_sync(
             sync_times.append(time.perf_counter() - start)
             if got["messages"] < stored_before_sync:
                 sync_short += 1
-            await asyncio.sleep(0.2)
+            # within the socket's sync budget (CHAT_BUDGET_SYNC per CHAT_FRAME_BUDGET_WINDOW s)
+            await asyncio.sleep(SYNC_PROBE_INTERVAL)
 
     async def history_probe(k: int) -> None:
         nonlocal history_errors
