@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts.avatars import avatar_reencode
 from accounts.exceptions import (
     AlreadyFriends,
     FriendRequestNotPending,
@@ -226,9 +227,11 @@ def user_update_profile(*, user: User, changes: Mapping[str, Any]) -> User:
 
 
 def user_set_avatar(*, user: User, image: UploadedFile) -> User:
-    """Store a new avatar (already checked: an image of an allowed type and size) and drop the old."""
+    """Store a new avatar (already checked: an image of an allowed type and size), re-encoded
+    (`accounts.avatars`: no metadata or trailing bytes of the upload), and drop the old."""
     old = user.avatar.name if user.avatar else None
-    user.avatar.save(image.name or "avatar", image, save=False)
+    name, content = avatar_reencode(image=image)
+    user.avatar.save(name, content, save=False)
     user.save(update_fields=["avatar"])
     if old:
         user.avatar.storage.delete(old)

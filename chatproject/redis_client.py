@@ -16,11 +16,21 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from chatproject.settings.env import redis_url_build
+
 _sync: tuple[int, redis.Redis] | None = None
 
 
 def redis_url() -> str:
-    return f"redis://{settings.REDIS_HOST}:{settings.REDIS_PORT}/{settings.REDIS_DB}"
+    """The URL of the settings as they are now (tests change REDIS_* on the fly)."""
+    return redis_url_build(
+        host=settings.REDIS_HOST,
+        port=settings.REDIS_PORT,
+        db=settings.REDIS_DB,
+        password=settings.REDIS_PASSWORD,
+        tls=settings.REDIS_TLS,
+        ca_certs=settings.REDIS_TLS_CA_CERTS,
+    )
 
 
 def get_redis() -> redis.Redis:

@@ -27,7 +27,7 @@ def test_healthz_all_ok(cassandra_keyspace: str) -> None:
 
 @pytest.mark.django_db
 def test_healthz_503_names_cassandra_when_it_is_unreachable() -> None:
-    """Cassandra settings pointing at a closed port give 503 with the Cassandra error named."""
+    """Cassandra settings pointing at a closed port give 503 naming Cassandra as down."""
     with override_settings(CASSANDRA_PORT=_closed_port(), CASSANDRA_CONNECT_TIMEOUT=1.0):
         response = Client().get("/healthz")
     body = response.json()
@@ -35,16 +35,16 @@ def test_healthz_503_names_cassandra_when_it_is_unreachable() -> None:
     assert body["status"] == "unavailable"
     assert body["checks"]["postgres"] == "ok"
     assert body["checks"]["redis"] == "ok"
-    assert body["checks"]["cassandra"].startswith("error: NoHostAvailable")
+    assert body["checks"]["cassandra"] == "down"
 
 
 @pytest.mark.django_db
 def test_healthz_503_names_redis_when_it_is_unreachable() -> None:
-    """Redis settings pointing at a closed port give 503 with the Redis error named."""
+    """Redis settings pointing at a closed port give 503 naming Redis as down."""
     with override_settings(REDIS_PORT=_closed_port()):
         response = Client().get("/healthz")
     assert response.status_code == 503
-    assert response.json()["checks"]["redis"].startswith("error: ConnectionError")
+    assert response.json()["checks"]["redis"] == "down"
 
 
 def test_healthz_rejects_post() -> None:

@@ -12,12 +12,14 @@ import asyncio
 import functools
 import os
 import re
+import ssl
 import threading
 from collections import namedtuple
 from dataclasses import dataclass, field
 from typing import Any
 
 from cassandra import ConsistencyLevel
+from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, ResponseFuture, Session
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import PreparedStatement, Statement
@@ -71,9 +73,22 @@ def _connect() -> _Connection:
         consistency_level=consistency_level(),
         request_timeout=settings.CASSANDRA_REQUEST_TIMEOUT,
     )
+    # credentials and TLS: off locally, set for a real cluster (CASSANDRA_USERNAME, CASSANDRA_TLS)
+    auth_provider = (
+        PlainTextAuthProvider(username=settings.CASSANDRA_USERNAME, password=settings.CASSANDRA_PASSWORD)
+        if settings.CASSANDRA_USERNAME
+        else None
+    )
+    ssl_context = (
+        ssl.create_default_context(cafile=settings.CASSANDRA_TLS_CA_CERTS or None)
+        if settings.CASSANDRA_TLS
+        else None
+    )
     cluster = Cluster(
         contact_points=settings.CASSANDRA_HOSTS,
         port=settings.CASSANDRA_PORT,
+        auth_provider=auth_provider,
+        ssl_context=ssl_context,
         protocol_version=settings.CASSANDRA_PROTOCOL_VERSION,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         connect_timeout=settings.CASSANDRA_CONNECT_TIMEOUT,

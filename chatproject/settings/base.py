@@ -9,7 +9,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from chatproject.settings.env import BASE_DIR, env_bool, env_float, env_int, env_list, env_str
+from chatproject.settings.env import (
+    BASE_DIR,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    redis_url_build,
+)
 from chatproject.settings.secret_key import secret_key_check
 
 VAR_DIR = Path(env_str("CHAT_VAR_DIR", "var"))
@@ -129,7 +137,19 @@ AVATAR_MAX_BYTES = env_int("AVATAR_MAX_BYTES", 2 * 1024 * 1024)
 REDIS_HOST = env_str("REDIS_HOST", "127.0.0.1")
 REDIS_PORT = env_int("REDIS_PORT", 6380)
 REDIS_DB = env_int("REDIS_DB", 0)
-REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
+# off locally; a managed Redis takes a password (AUTH) and TLS (rediss://, certificate verified
+# against REDIS_TLS_CA_CERTS or the system's CAs)
+REDIS_PASSWORD = env_str("REDIS_PASSWORD", "")
+REDIS_TLS = env_bool("REDIS_TLS", False)
+REDIS_TLS_CA_CERTS = env_str("REDIS_TLS_CA_CERTS", "")
+REDIS_URL = redis_url_build(
+    host=REDIS_HOST,
+    port=REDIS_PORT,
+    db=REDIS_DB,
+    password=REDIS_PASSWORD,
+    tls=REDIS_TLS,
+    ca_certs=REDIS_TLS_CA_CERTS,
+)
 
 CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
     "default": {
@@ -155,6 +175,12 @@ CASSANDRA_REQUEST_TIMEOUT = env_float("CASSANDRA_REQUEST_TIMEOUT", 10.0)
 CASSANDRA_PROTOCOL_VERSION = env_int("CASSANDRA_PROTOCOL_VERSION", 5)
 # lightweight transactions (the client_msg_id dedup claim): LOCAL_SERIAL or SERIAL
 CASSANDRA_SERIAL_CONSISTENCY = env_str("CASSANDRA_SERIAL_CONSISTENCY", "LOCAL_SERIAL")
+# off locally: credentials (PasswordAuthenticator) and TLS to the nodes, the certificate verified
+# against CASSANDRA_TLS_CA_CERTS (or the system's CAs) and the node's address or name
+CASSANDRA_USERNAME = env_str("CASSANDRA_USERNAME", "")
+CASSANDRA_PASSWORD = env_str("CASSANDRA_PASSWORD", "")
+CASSANDRA_TLS = env_bool("CASSANDRA_TLS", False)
+CASSANDRA_TLS_CA_CERTS = env_str("CASSANDRA_TLS_CA_CERTS", "")
 
 # --- Messages and conversations (chat/)
 # Snowflake worker ids are leased from Redis for this long and renewed every third of it

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import quote
 
 from dotenv import dotenv_values
 
@@ -54,3 +55,13 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [part.strip() for part in env_str(name, default).split(",") if part.strip()]
+
+
+def redis_url_build(*, host: str, port: int, db: int, password: str, tls: bool, ca_certs: str) -> str:
+    """The Redis URL every client takes (redis-py, Celery's broker, channels-redis, the cache):
+    `rediss://` with the certificate required when `tls`, the password when there is one."""
+    auth = f":{quote(password, safe='')}@" if password else ""
+    url = f"{'rediss' if tls else 'redis'}://{auth}{host}:{port}/{db}"
+    if tls:
+        url += "?ssl_cert_reqs=required" + (f"&ssl_ca_certs={quote(ca_certs, safe='/')}" if ca_certs else "")
+    return url

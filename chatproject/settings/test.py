@@ -14,10 +14,13 @@ from chatproject.settings.base import (
     DATABASES,
     DJANGO_SECRET_KEY_FILE,
     REDIS_HOST,
+    REDIS_PASSWORD,
     REDIS_PORT,
+    REDIS_TLS,
+    REDIS_TLS_CA_CERTS,
     SECRET_KEY,
 )
-from chatproject.settings.env import env_bool, env_float, env_int, env_str
+from chatproject.settings.env import env_bool, env_float, env_int, env_str, redis_url_build
 from chatproject.settings.secret_key import secret_key_load_or_create
 
 # as locally: a random key generated once into the run's var/ (shared by a test stack's processes)
@@ -35,7 +38,14 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DEBUG = False
 
 REDIS_DB = env_int("TEST_REDIS_DB", 1)
-REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
+REDIS_URL = redis_url_build(
+    host=REDIS_HOST,
+    port=REDIS_PORT,
+    db=REDIS_DB,
+    password=REDIS_PASSWORD,
+    tls=REDIS_TLS,
+    ca_certs=REDIS_TLS_CA_CERTS,
+)
 CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS_URL]
 CELERY_BROKER_URL = REDIS_URL
 CACHES["default"]["LOCATION"] = env_str("CACHE_URL", REDIS_URL)
