@@ -80,8 +80,9 @@ CONF
     i=0
     for port in ${CHAT_PORTS//,/ }; do
       i=$((i + 1))
+      # its public URL goes through the load balancer (deploy/nginx.conf.in: /ws/chat-<i>/chat)
       program "chat-$i" "$PY/daphne --bind 127.0.0.1 --port $port --proxy-headers chatproject.asgi:application" \
-        "CHAT_SERVER_ID=\"chat-$i\",CHAT_SERVER_URL=\"ws://127.0.0.1:$port/ws/chat\""
+        "CHAT_SERVER_ID=\"chat-$i\",CHAT_SERVER_URL=\"ws://127.0.0.1:$LB_PORT/ws/chat-$i/chat\""
     done
     # the sync worker mostly waits on Cassandra and PostgreSQL: more processes than cores
     program worker-sync "$PY/celery -A chatproject worker -Q sync -n sync-%%h --concurrency ${SYNC_WORKER_CONCURRENCY:-6} --loglevel INFO"
@@ -116,10 +117,11 @@ esac
 trap 'echo; stop; exit 0' INT TERM
 cat <<MSG
 [run] the chat service is up:
+      chat in the browser  http://127.0.0.1:$LB_PORT/
       API (load balancer)  http://127.0.0.1:$LB_PORT/api/v1/   docs http://127.0.0.1:$LB_PORT/api/docs/
       health               http://127.0.0.1:$LB_PORT/healthz
       admin                http://127.0.0.1:$LB_PORT/admin/
-      chat servers         $(for p in ${CHAT_PORTS//,/ }; do printf 'ws://127.0.0.1:%s/ws/chat  ' "$p"; done)
+      chat servers         $(i=0; for p in ${CHAT_PORTS//,/ }; do i=$((i + 1)); printf 'ws://127.0.0.1:%s/ws/chat-%s/chat  ' "$LB_PORT" "$i"; done)
       demo users           alice / bob, password: chat-demo-pass
       logs                 $LOG/<process>.log     Ctrl-C stops the processes
 MSG

@@ -213,8 +213,27 @@ nginx_render() {
   mkdir -p "$VAR/nginx/tmp" "$VAR/media" "$VAR/static"
   local upstream="" p
   for p in ${API_PORTS//,/ }; do upstream+="        server 127.0.0.1:$p max_fails=1 fail_timeout=2s;"$'\n'; done
+  # chat-<i> on the i-th of CHAT_PORTS, as scripts/run.sh names them (its CHAT_SERVER_URL points here);
+  # Host and Origin pass through unchanged, so the chat server checks the page's Origin itself
+  local chats="" i=0
+  for p in ${CHAT_PORTS//,/ }; do
+    i=$((i + 1))
+    chats+="        location = /ws/chat-$i/chat {
+            proxy_pass http://127.0.0.1:$p/ws/chat;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade \$http_upgrade;
+            proxy_set_header Connection \$connection_upgrade;
+            proxy_set_header Host \$http_host;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_read_timeout 1h;
+            proxy_send_timeout 1h;
+            proxy_buffering off;
+        }"$'\n'
+  done
   sed -e "s#@VAR@#$VAR#g" -e "s#@LB_PORT@#$LB_PORT#g" -e "s#@RUN@#$RUN#g" -e "s#@LOG@#$LOG#g" \
-      "$ROOT_DIR/deploy/nginx.conf.in" | awk -v up="$upstream" '{ if ($0 ~ /@API_UPSTREAM@/) printf "%s", up; else print }' \
+      "$ROOT_DIR/deploy/nginx.conf.in" \
+    | awk -v up="$upstream" -v chats="$chats" '{ if ($0 ~ /@API_UPSTREAM@/) printf "%s", up; else if ($0 ~ /@CHAT_LOCATIONS@/) printf "%s", chats; else print }' \
       >"$NGINX_CONF"
 }
 
@@ -226,7 +245,7 @@ nginx_start() {
   "$(nginx_bin)" -c "$NGINX_CONF" -t >"$LOG/nginx-check.log" 2>&1 || { cat "$LOG/nginx-check.log" >&2; die "nginx config invalid"; }
   "$(nginx_bin)" -c "$NGINX_CONF" || die "nginx did not start (see $LOG/nginx-error.log)"
   wait_for nginx 10 port_open 127.0.0.1 "$LB_PORT" || die "nginx not listening on $LB_PORT"
-  say "nginx load balancer on 127.0.0.1:$LB_PORT -> API ports $API_PORTS"
+  say "nginx load balancer on 127.0.0.1:$LB_PORT -> API ports $API_PORTS, WebSockets /ws/chat-<i>/chat -> $CHAT_PORTS"
 }
 
 nginx_stop() {

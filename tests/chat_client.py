@@ -50,7 +50,13 @@ class Device:
         """Open the socket (to `url`, or where discovery says); returns the URL used."""
         assigned, ticket = await asyncio.to_thread(self.ticket)
         target = url or assigned
-        self.ws = await websockets.connect(f"{target}?ticket={ticket}", max_size=2**20)
+        try:
+            self.ws = await websockets.connect(f"{target}?ticket={ticket}", max_size=2**20)
+        except websockets.InvalidStatus as exc:
+            # through the load balancer a dead chat server answers 502: as unreachable as a refused port
+            if exc.response.status_code in (502, 503, 504):
+                raise ConnectionRefusedError(f"{target}: {exc.response.status_code}") from exc
+            raise
         self.closed_with = None
         self._reader = asyncio.create_task(self._read(self.ws))
         await self.request({"type": "heartbeat"}, "heartbeat.ack")

@@ -48,6 +48,11 @@ class Stack:
         return f"http://127.0.0.1:{self.lb_port}/api/v1/"
 
     def chat_url(self, index: int) -> str:
+        """The chat server's public URL, as discovery hands it out: through the load balancer."""
+        return f"ws://127.0.0.1:{self.lb_port}/ws/chat-{index + 1}/chat"
+
+    def chat_direct_url(self, index: int) -> str:
+        """The chat server's own port, bypassing the load balancer."""
         return f"ws://127.0.0.1:{self.chat_ports[index]}/ws/chat"
 
     def run(self, *args: str) -> str:
