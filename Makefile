@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SERVICES := scripts/services.sh
 
-.PHONY: help venv services migrate seed run test lint format stop status collectstatic bench
+.PHONY: help venv services migrate seed run test lint format stop status collectstatic bench browser
 
 help:
 	@echo "make run     set up everything and run the whole stack (Ctrl-C stops the processes)"
@@ -55,7 +55,13 @@ format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: services lint
+# the browser UI's end-to-end tests (tests/browser/) run in Debian's chromium; its JavaScript
+# client has unit tests of its own under node's built-in test runner (tests/js/)
+browser:
+	scripts/browser.sh
+
+test: services lint browser
+	node --test tests/js/
 	DJANGO_SETTINGS_MODULE=chatproject.settings.test $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 stop:

@@ -1,8 +1,8 @@
-"""URL map: the REST API under /api/v1/, its OpenAPI schema and docs, admin, health."""
+"""URL map: the REST API under /api/v1/, its OpenAPI schema and docs, admin, health, browser UI."""
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from chatproject.health import healthz
 
@@ -10,11 +10,14 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # the split view serves its start-up script as a file: no inline script (web/middleware.py)
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("accounts.urls")),
     path("api/v1/", include("chat.urls")),
     path("api/v1/", include("presence.urls")),
     path("api/v1/", include("notifications.urls")),
+    # the browser UI (pages at the root: /, /login, /register, /c/<id>, ...)
+    path("", include("web.urls")),
 ]
 
 handler404 = "chatproject.errors.api_not_found"

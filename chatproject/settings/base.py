@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "chat",
     "presence",
     "notifications",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -63,6 +64,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # a Content-Security-Policy without inline scripts on every page (web/middleware.py)
+    "web.middleware.ContentSecurityPolicyMiddleware",
     # last, as django-axes asks: it turns a login that tripped the lockout into the lockout response
     "axes.middleware.AxesMiddleware",
 ]
