@@ -30,6 +30,8 @@ class MemberInfo:
     display_name: str
     role: str
     joined_at: datetime
+    # the member's read marker (0: nothing read); None when they turned read receipts off
+    last_read_message_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -75,14 +77,26 @@ def _members_of(conversation_ids: list[int]) -> dict[int, list[MemberInfo]]:
         Membership.objects.filter(conversation_id__in=conversation_ids)
         .order_by("joined_at", "id")
         .values_list(
-            "conversation_id", "user_id", "user__username", "user__display_name", "role", "joined_at"
+            "conversation_id",
+            "user_id",
+            "user__username",
+            "user__display_name",
+            "role",
+            "joined_at",
+            "last_read_message_id",
+            "user__read_receipts_enabled",
         )
     )
     members: dict[int, list[MemberInfo]] = defaultdict(list)
-    for conversation_id, user_id, username, display_name, role, joined_at in rows:
+    for conversation_id, user_id, username, display_name, role, joined_at, last_read, receipts in rows:
         members[conversation_id].append(
             MemberInfo(
-                user_id=user_id, username=username, display_name=display_name, role=role, joined_at=joined_at
+                user_id=user_id,
+                username=username,
+                display_name=display_name,
+                role=role,
+                joined_at=joined_at,
+                last_read_message_id=last_read if receipts else None,
             )
         )
     return members

@@ -124,6 +124,10 @@ def conversation_payload(summary: ConversationSummary) -> dict[str, Any]:
                 "display_name": m.display_name,
                 "role": m.role,
                 "joined_at": _iso(m.joined_at),
+                # read ticks after a reload; null for a member who keeps their reads private
+                "last_read_message_id": None
+                if m.last_read_message_id is None
+                else str(m.last_read_message_id),
             }
             for m in summary.members
         ],
@@ -152,6 +156,9 @@ class MemberDoc(serializers.Serializer):
     display_name = serializers.CharField()
     role = serializers.ChoiceField(choices=["owner", "admin", "member"])
     joined_at = serializers.DateTimeField()
+    last_read_message_id = serializers.CharField(
+        allow_null=True, help_text="the member's read marker (a message ID); null when their receipts are off"
+    )
 
 
 class ConversationDoc(serializers.Serializer):
