@@ -1,5 +1,6 @@
 """Fixtures of the browser end-to-end tests: one real stack (nginx, two API servers, two chat
-servers, Celery, PostgreSQL, Redis, Cassandra) shared by every test of the package, and headless
+servers, Celery, PostgreSQL, Redis, Cassandra) shared by every test of the package (and stopped
+when the package is done, before the rest of the suite runs), and headless
 Chromium from Debian's `chromium` package driven by Playwright (never a downloaded browser).
 
 Users are made through the REST API, so the tests need no database access of their own; every
@@ -45,7 +46,7 @@ expect.set_options(timeout=15_000)
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(django_db_setup: None, django_db_blocker: Any, cassandra_keyspace: str) -> Iterator[Stack]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: scripts/browser.sh installs Debian's chromium")
@@ -87,13 +88,13 @@ def stack(django_db_setup: None, django_db_blocker: Any, cassandra_keyspace: str
 
 
 def _release_database() -> None:
-    """End the sessions still open on the run's database once the stack has stopped, so that
-    pytest-django can drop it. Playwright's sync API runs its event loop in this thread, and
-    Django then keeps connections per context: one opened in another context is left open."""
+    """End the idle sessions left on the run's database once the stack has stopped, so that
+    pytest-django can drop it at the end. Each test runs in a context of its own, and Django keeps
+    a connection per context: the tests' finished ones stay open, idle, and would block the drop."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle'"
         )
     connection.close()
 
@@ -111,13 +112,13 @@ def _wait_registered(stack: Stack, timeout: float = 30) -> None:
     raise AssertionError("the chat servers did not register")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright_instance() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright_instance: Playwright) -> Iterator[Browser]:
     b = playwright_instance.chromium.launch(
         executable_path=CHROMIUM,

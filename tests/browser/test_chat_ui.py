@@ -186,6 +186,11 @@ def test_alice_and_bob_on_two_chat_servers_talk_see_typing_and_read_ticks(
     wait_connected(alice_page)
     expect(alice_page.locator("a.conversation")).to_have_count(2)
     screenshot(alice_page, "conversation-list")
+    # after a reload the ticks come from the members' read markers
+    open_chat(alice_page, conversation)
+    expect(alice_page.locator(".message[data-message-id] .ticks").last).to_have_attribute(
+        "data-state", "read"
+    )
 
 
 def test_bob_reopens_and_sees_the_ten_messages_he_missed_once_in_order_with_a_badge(

@@ -703,8 +703,25 @@ client.on('reset', async () => {
   await loadConversations();
   render();
 });
+// The server sends no live event when I am added to a conversation, or one is renamed, until a
+// message arrives in it: the list is read again with the periodic re-sync and when the tab returns.
+let listRefreshedAt = Date.now();
+async function refreshList() {
+  if (Date.now() - listRefreshedAt < 20000) return;
+  listRefreshedAt = Date.now();
+  try {
+    await loadConversations();
+    renderConversationList();
+    if (state.current && state.conversations.has(state.current)) renderChatHead(state.conversations.get(state.current));
+  } catch {
+    /* the next round will do */
+  }
+}
+document.addEventListener('visibilitychange', () => document.visibilityState === 'visible' && refreshList());
+
 client.on('synced', () => {
   if (state.current) markRead();
+  refreshList();
 });
 client.on('logged_out', () => window.location.assign('/login'));
 client.on('state', (status, detail) => {

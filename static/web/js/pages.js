@@ -135,8 +135,11 @@ export async function settingsView(root, ctx) {
   const bio = h('textarea', { rows: '3', maxlength: '500' });
   bio.value = me.bio || '';
   const zone = h('select', {});
-  for (const z of timeZones()) zone.appendChild(h('option', { value: z, selected: z === me.time_zone }, z));
-  if (![...zone.options].some((o) => o.selected)) zone.prepend(h('option', { value: me.time_zone || 'UTC', selected: true }, me.time_zone || 'UTC'));
+  const zones = timeZones();
+  const currentZone = me.time_zone || 'UTC';
+  if (!zones.includes(currentZone)) zone.appendChild(h('option', { value: currentZone }, currentZone));
+  for (const z of zones) zone.appendChild(h('option', { value: z }, z));
+  zone.value = currentZone;
 
   const profileForm = h(
     'form',
