@@ -216,6 +216,17 @@ def api(stack: Stack, person: Person, method: str, path: str, body: Any = None) 
     return answer
 
 
+def post_message(stack: Stack, person: Person, conversation_id: int, body: str, client_msg_id: str) -> Any:
+    """A message sent over REST (the same sync queue as a WebSocket send), once stored."""
+    return api(
+        stack,
+        person,
+        "POST",
+        f"conversations/{conversation_id}/messages",
+        {"client_msg_id": client_msg_id, "body": body},
+    )
+
+
 def direct_conversation(stack: Stack, a: Person, b: Person) -> int:
     return int(api(stack, a, "POST", "conversations", {"type": "direct", "user_id": b.id})["id"])
 

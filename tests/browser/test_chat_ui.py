@@ -18,6 +18,7 @@ from tests.browser.conftest import (
     copy_screenshot,
     direct_conversation,
     log_in,
+    post_message,
     screenshot,
     wait_connected,
 )
@@ -169,13 +170,7 @@ def test_alice_and_bob_on_two_chat_servers_talk_see_typing_and_read_ticks(
         "conversations",
         {"type": "group", "title": "Weekend hike", "member_ids": [bob.id, carol.id]},
     )
-    api(
-        stack,
-        carol,
-        "POST",
-        f"conversations/{group['id']}/messages",
-        {"client_msg_id": "c-hike-1", "body": "Who's in for Saturday?"},
-    )
+    post_message(stack, carol, group["id"], "Who's in for Saturday?", "c-hike-1")
     expect(alice_page.locator("a.conversation")).to_have_count(2)
     expect(alice_page.locator("a.conversation .conversation-title")).to_have_text(
         ["Weekend hike", "Bob Builder"]
@@ -328,28 +323,12 @@ def test_jump_from_mentions_to_an_old_message_loads_its_context_and_highlights_i
     it (not the newest page) and highlights it."""
     alice, bob = people("alice"), people("bob")
     conversation = direct_conversation(stack, alice, bob)
-    api(
-        stack,
-        alice,
-        "POST",
-        f"conversations/{conversation}/messages",
-        {"client_msg_id": "before-0", "body": "context before"},
-    )
-    mention = api(
-        stack,
-        alice,
-        "POST",
-        f"conversations/{conversation}/messages",
-        {"client_msg_id": "mention-1", "body": f"@{bob.username} can you check the report?"},
+    post_message(stack, alice, conversation, "context before", "before-0")
+    mention = post_message(
+        stack, alice, conversation, f"@{bob.username} can you check the report?", "mention-1"
     )
     for i in range(60):
-        api(
-            stack,
-            alice,
-            "POST",
-            f"conversations/{conversation}/messages",
-            {"client_msg_id": f"filler-{i}", "body": f"filler {i}"},
-        )
+        post_message(stack, alice, conversation, f"filler {i}", f"filler-{i}")
 
     bob_page = log_in(contexts(), bob)
     open_chat(bob_page, conversation)
@@ -370,3 +349,12 @@ def test_jump_from_mentions_to_an_old_message_loads_its_context_and_highlights_i
     expect(bob_page.locator("#jump-latest")).to_be_visible()
     bob_page.locator("#jump-latest").click()
     expect(bob_page.locator("#message-items .message .body").last).to_have_text("filler 59")
+    # scrolling up reads the older pages (the reader keeps scrolling to the top until they are in)
+    bob_page.wait_for_function(
+        """() => {
+            document.getElementById('messages').scrollTop = 0;
+            return document.querySelectorAll('#message-items .message').length === 62;
+        }"""
+    )
+    expect(bob_page.locator("#message-items .message .body").first).to_have_text("context before")
+    expect(bob_page.locator("#history-status")).to_have_text("This is the start of the conversation.")

@@ -8,7 +8,7 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import BROWSER_MARKS, api, direct_conversation, log_in, screenshot
+from tests.browser.conftest import BROWSER_MARKS, direct_conversation, log_in, post_message, screenshot
 from tests.stack import Stack, api_call
 
 pytestmark = BROWSER_MARKS
@@ -85,13 +85,7 @@ def test_phone_sized_screen_shows_one_column_at_a_time(stack: Stack, people: Any
     """On a narrow screen the list and the chat are separate screens with a way back."""
     alice, bob = people("alice"), people("bob")
     conversation = direct_conversation(stack, alice, bob)
-    api(
-        stack,
-        bob,
-        "POST",
-        f"conversations/{conversation}/messages",
-        {"client_msg_id": "p1", "body": "On my phone!"},
-    )
+    post_message(stack, bob, conversation, "On my phone!", "p1")
     page = log_in(contexts(), alice)
     page.set_viewport_size({"width": 390, "height": 780})
     expect(page.locator("#conversation-list")).to_be_visible()
@@ -114,13 +108,7 @@ def test_service_worker_shows_a_push_without_the_body_and_names_the_sender(
     """A push (no bodies in it) becomes one notification per conversation, titled with the sender."""
     alice, bob = people("alice"), people("bob", display_name="Bob Ross")
     conversation = direct_conversation(stack, alice, bob)
-    api(
-        stack,
-        bob,
-        "POST",
-        f"conversations/{conversation}/messages",
-        {"client_msg_id": "sw1", "body": "secret body"},
-    )
+    post_message(stack, bob, conversation, "secret body", "sw1")
     context = contexts()
     context.grant_permissions(["notifications"])
     page = log_in(context, alice)

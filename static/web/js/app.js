@@ -343,6 +343,8 @@ async function loadOlder() {
   } finally {
     state.loadingOlder = false;
   }
+  // still at the top (a short page, or a scroll that came while this load ran): the next page
+  if (state.current === conversationId && scroller.scrollTop < 200 && messages.hasMoreBefore) setTimeout(loadOlder, 0);
 }
 
 async function loadNewer() {
@@ -1163,7 +1165,9 @@ function notifyInPage(conversation, message) {
   if (!('Notification' in window) || Notification.permission !== 'granted' || conversation.muted) return;
   if (!state.me?.settings?.notifications_enabled) return;
   const title = conversation.type === 'group' ? `${userName(message.sender_id)} in ${conversationTitle(conversation)}` : userName(message.sender_id);
-  const note = new Notification(title, { body: state.me?.settings?.show_previews === false ? 'New message' : message.body.slice(0, 140), tag: `conversation-${conversation.id}` });
+  // the text only when the user allowed it on this browser (Settings); pushes never carry it
+  const preview = localStorage.getItem('chat:notification-previews') === 'on';
+  const note = new Notification(title, { body: preview ? message.body.slice(0, 140) : 'New message', tag: `conversation-${conversation.id}` });
   note.onclick = () => {
     window.focus();
     navigate(`/c/${conversation.id}`);

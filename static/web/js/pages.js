@@ -224,6 +224,9 @@ export async function settingsView(root, ctx) {
     h('button', { type: 'submit', class: 'primary' }, 'Save settings'),
   );
 
+  const previews = h('input', { type: 'checkbox', id: 'settings-previews', checked: localStorage.getItem('chat:notification-previews') === 'on' });
+  previews.addEventListener('change', () => localStorage.setItem('chat:notification-previews', previews.checked ? 'on' : 'off'));
+  const previewRow = h('p', { class: 'check-row' }, previews, h('label', { for: 'settings-previews' }, 'Show message text in notifications on this browser while the app is open (pushes never carry it)'));
   const pushBox = h('div', { class: 'push-box' });
   const renderPush = async () => {
     const current = await pushState();
@@ -310,7 +313,7 @@ export async function settingsView(root, ctx) {
   clear(root).append(
     section('Profile', avatarBox, profileForm),
     section('Notifications and privacy', settingsForm),
-    section('Browser notifications', pushBox),
+    section('Browser notifications', pushBox, previewRow),
     section('Logged-in devices', devices),
     section('Password', passwordForm),
   );
