@@ -279,6 +279,7 @@ class ChatAssignmentDoc(serializers.Serializer[Any]):
     chat_server = ChatServerSerializer()
     ticket = serializers.CharField(help_text="Single-use connect ticket.")
     expires_in = serializers.IntegerField(help_text="Seconds the ticket stays valid.")
+    heartbeat_interval = serializers.IntegerField(help_text="Seconds between the client's heartbeats.")
 
 
 class ChatServerApi(APIView):

@@ -36,6 +36,8 @@ class ChatAssignment:
             "chat_server": {"id": self.server.id, "url": self.server.url, "region": self.server.region},
             "ticket": self.ticket,
             "expires_in": self.expires_in,
+            # the client's heartbeat period (design note §4.4), announced rather than assumed
+            "heartbeat_interval": settings.PRESENCE_HEARTBEAT_INTERVAL,
         }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
@@ -105,3 +106,14 @@ async def test_a_burst_of_logins_spreads_over_the_servers() -> None:
         for i in range(20)
     ]
     assert picks.count("s1") == picks.count("s2") == 10
+
+
+@pytest.mark.usefixtures("clean_registry")
+async def test_the_assignment_announces_the_heartbeat_interval(settings: Any) -> None:
+    """GET chat/server tells the client how often to send heartbeats (PRESENCE_HEARTBEAT_INTERVAL)."""
+    settings.PRESENCE_HEARTBEAT_INTERVAL = 7
+    await redis_keys.registry_publish(get_async_redis(), _entry("hb"), ttl=30)
+    import asyncio
+
+    assignment = await asyncio.to_thread(chat_server_assign, user_id=1, device_id="d")
+    assert assignment.as_dict()["heartbeat_interval"] == 7

@@ -162,6 +162,20 @@ test('connects through discovery with the ticket and syncs from the stored cur_m
   assert.equal(JSON.parse(storage.getItem('chat:cur_max:7')), '1190403012575232005');
 });
 
+test('heartbeats follow the interval the server announces with the assignment', async () => {
+  const discover = async () => ({ url: 'ws://lb/ws/chat-1/chat', ticket: 't', heartbeatInterval: 4 });
+  const { client, server, timers } = makeClient({ discover });
+  client.start();
+  await timers.advance(0);
+  server.last().open();
+  for (let i = 0; i < 3; i++) {
+    await timers.advance(4000);
+    server.last().deliver({ type: 'heartbeat.ack' });
+  }
+  assert.equal(server.last().frames('heartbeat').length, 3);
+  assert.equal(client.state, 'open');
+});
+
 test('a sync with has_more asks again from sync.done', async () => {
   const { client, server, timers } = makeClient();
   client.start();

@@ -42,7 +42,7 @@ const client = new ChatClient({
   discover: async () => {
     try {
       const answer = await api.get('chat/server');
-      return { url: answer.chat_server.url, ticket: answer.ticket };
+      return { url: answer.chat_server.url, ticket: answer.ticket, heartbeatInterval: answer.heartbeat_interval };
     } catch (error) {
       throw new DiscoveryError(error.status, error.code, error.message);
     }

@@ -34,7 +34,8 @@ export class ChatClient {
   /**
    * @param {object} options
    * @param {string|number} options.userId  the logged-in user (keys of the stored state)
-   * @param {() => Promise<{url: string, ticket: string|null}>} options.discover  GET chat/server;
+   * @param {() => Promise<{url: string, ticket: string|null, heartbeatInterval?: number}>} options.discover
+   *        GET chat/server (heartbeatInterval: the server's heartbeat period in seconds);
    *        throws DiscoveryError (status 401/403: the login has ended)
    * @param {typeof WebSocket} options.WebSocket
    * @param {Storage} options.storage  getItem/setItem/removeItem
@@ -198,6 +199,8 @@ export class ChatClient {
       return;
     }
     if (this.state !== 'connecting') return;
+    // the server announces the heartbeat period (seconds) with each assignment
+    if (Number(target.heartbeatInterval) > 0) this.heartbeatMs = Number(target.heartbeatInterval) * 1000;
     const url = target.ticket ? `${target.url}?ticket=${encodeURIComponent(target.ticket)}` : target.url;
     let socket;
     try {
