@@ -355,3 +355,46 @@ def test_jump_from_mentions_to_an_old_message_loads_its_context_and_highlights_i
     )
     expect(bob_page.locator("#message-items .message .body").first).to_have_text("context before")
     expect(bob_page.locator("#history-status")).to_have_text("This is the start of the conversation.")
+
+
+def test_edit_delete_and_mention_autocomplete(stack: Stack, people: Any, contexts: Any) -> None:
+    """Alice mentions Bob through the autocomplete, edits her message and deletes another; Bob
+    sees the edit and the tombstone live."""
+    alice, bob = people("alice"), people("bob", display_name="Bobby Tables")
+    conversation = direct_conversation(stack, alice, bob)
+    bob_page = log_in(contexts(), bob)
+    alice_page = log_in(contexts(), alice)
+    open_chat(alice_page, conversation)
+    box = alice_page.get_by_role("textbox", name="Message")
+    box.press_sequentially("hi @Bob")
+    option = alice_page.get_by_role("option", name=re.compile("Bobby Tables"))
+    expect(option).to_be_visible()
+    box.press("Enter")  # picks the suggestion, does not send
+    assert box.input_value() == f"hi @{bob.username} "
+    box.press_sequentially("typo here")
+    box.press("Enter")
+    send(alice_page, "to be deleted")
+    open_chat(bob_page, conversation)
+    expect(bob_page.locator("#message-items .message .body")).to_have_text(
+        [f"hi @{bob.username} typo here", "to be deleted"]
+    )
+    expect(bob_page.locator("#message-items .message").first).to_have_class(re.compile(r"\bmentions-me\b"))
+
+    first = alice_page.locator("#message-items .message[data-message-id]").first
+    first.hover()
+    first.get_by_role("button", name="Edit message").click()
+    edit = alice_page.get_by_role("textbox", name="Edit message")
+    edit.fill(f"hi @{bob.username} fixed")
+    edit.press("Enter")
+    last = alice_page.locator("#message-items .message[data-message-id]").last
+    last.focus()
+    last.get_by_role("button", name="Delete message").click()
+    alice_page.locator("#dialog").get_by_role("button", name="Delete").click()
+
+    expect(bob_page.locator("#message-items .message .body")).to_have_text(
+        [f"hi @{bob.username} fixed", "This message was deleted"]
+    )
+    expect(bob_page.locator("#message-items .message .edited")).to_have_count(1)
+    expect(alice_page.locator("#message-items .message .body")).to_have_text(
+        [f"hi @{bob.username} fixed", "This message was deleted"]
+    )

@@ -36,6 +36,11 @@ def test_friend_request_group_and_settings(stack: Stack, people: Any, contexts: 
     bob_page.get_by_role("button", name=f"Message {alice.username}").click()
     expect(bob_page.locator("#chat-title")).to_have_text("Alice")
     expect(bob_page).to_have_url(re.compile(r"/c/\d+$"))
+    bob_page.get_by_role("textbox", name="Message").fill("Thanks for the add!")
+    bob_page.get_by_role("textbox", name="Message").press("Enter")
+    # friends see each other's presence: Bob is online in Alice's list
+    bob_in_list = alice_page.locator("a.conversation", has_text="Thanks for the add!")
+    expect(bob_in_list.locator(".presence-dot")).to_have_class(re.compile(r"\bpresence-online\b"))
 
     # a group from the friend list, renamed, with Carol added from a search and removed again
     alice_page.get_by_role("link", name="Chats").click()

@@ -117,7 +117,9 @@ function adoptConversation(payload) {
 
 async function fetchConversation(conversationId) {
   try {
-    return adoptConversation(await api.get(`conversations/${conversationId}`));
+    const conversation = adoptConversation(await api.get(`conversations/${conversationId}`));
+    if (conversation.type === 'direct') loadPresence(); // a new face in the list: their dot
+    return conversation;
   } catch {
     return null;
   }
@@ -251,7 +253,7 @@ async function loadConversations() {
       seen.add(conversation.id);
     }
     if (!answer.has_more || !answer.conversations.length) break;
-    before = answer.conversations[answer.conversations.length - 1].last_activity_at;
+    before = answer.conversations[answer.conversations.length - 1].id; // the last one seen
   }
   for (const id of [...state.conversations.keys()]) if (!seen.has(id)) state.conversations.delete(id);
   await loadPresence();
