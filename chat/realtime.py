@@ -65,11 +65,13 @@ async def sync_frames(*, user_id: int, since: int) -> AsyncIterator[dict[str, An
     """
     sent = 0
     has_more = True
+    newest = since  # the newest ID this answer looked at
     while has_more and sent < settings.CHAT_SYNC_MAX_MESSAGES:
         limit = min(settings.CHAT_SYNC_BATCH, settings.CHAT_SYNC_MAX_MESSAGES - sent)
         page, since = await database_sync_to_async(device_sync_page)(
             user_id=user_id, since=since, limit=limit
         )
+        newest = max(newest, page.cur_max_message_id)
         sent += len(page.messages)
         has_more = page.has_more
         yield {
@@ -77,7 +79,9 @@ async def sync_frames(*, user_id: int, since: int) -> AsyncIterator[dict[str, An
             "messages": [message_payload(m) for m in page.messages],
             "has_more": has_more,
         }
-    yield {"type": "sync.done", "cur_max_message_id": str(since)}
+    # cut short: where the next page starts (`since`, just past what the look-back would repeat);
+    # complete: the newest ID seen, as the device's cur_max_message_id
+    yield {"type": "sync.done", "cur_max_message_id": str(since if has_more else newest)}
 
 
 async def _members_or_404(*, user_id: int, conversation_id: int) -> set[int]:

@@ -51,7 +51,7 @@ def _report_generated_cases(request):
 @pytest.fixture
 def _wsgi_requests_in_the_test_transaction(db, cassandra_clean, monkeypatch):
     # the fuzzer sends far more than 200 requests a minute; throttling has its own test
-    rates = {"anon": "100000/min", "user": "100000/min"}
+    rates = {scope: "100000/min" for scope in ("anon", "user", "message_edit", "message_delete")}
     monkeypatch.setattr(AnonRateThrottle, "THROTTLE_RATES", rates)
     monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", rates)
     # as Django's test client does: keep the test's connection (and transaction) across requests
