@@ -9,6 +9,7 @@ import json
 import os
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -62,7 +63,16 @@ class Stack:
 
     def start(self) -> None:
         self.run("scripts/services.sh", "start", "nginx")
+        self._let_nginx_traverse()
         self.run("scripts/run.sh", "up")
+
+    def _let_nginx_traverse(self) -> None:
+        """nginx's workers run as `nobody`, and pytest's temporary directories are mode 700: let
+        them through to the stack's var/ (request bodies they buffer on disk, media files)."""
+        for directory in [self.var, *self.var.parents]:
+            if directory == Path(tempfile.gettempdir()) or directory == directory.parent:
+                break
+            directory.chmod(directory.stat().st_mode | 0o011)
 
     def stop(self) -> None:
         subprocess.run(["scripts/run.sh", "stop"], cwd=ROOT, env=self.env, timeout=90, check=False)

@@ -18,7 +18,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from tests.security.conftest import register
-from tests.security.test_nested_json import nginx_may_traverse
 from tests.stack import Stack
 
 AVATAR = "/api/v1/me/avatar"
@@ -188,7 +187,6 @@ def test_media_is_served_with_nosniff_and_its_own_type(security_stack: Stack) ->
     """Through nginx: an uploaded avatar comes back re-encoded as image/png with nosniff; a file
     under media/ that is not an allowed image kind (HTML, SVG, no extension) is never text/html
     or image/svg+xml, always with nosniff and a sandboxing CSP."""
-    nginx_may_traverse(security_stack)
     account = register(security_stack, "media")
     body, boundary = _multipart("avatar", "me.png", _png_with_text_and_payload())
     connection = http.client.HTTPConnection("127.0.0.1", security_stack.lb_port, timeout=30)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,17 +19,6 @@ from tests.stack import Stack
 DEEP = 100_000
 JSON_LIMIT = 1024 * 1024  # API_JSON_MAX_BYTES: 1 MiB
 FRAME_LIMIT = 65536
-
-
-def nginx_may_traverse(stack: Stack) -> None:
-    """Let nginx's unprivileged workers reach the stack's var/ (its request-body buffers, media).
-
-    pytest's temporary directories are mode 700 and nginx workers run as `nobody`; the bodies here
-    are larger than nginx keeps in memory, so it must write them under var/nginx/tmp."""
-    for directory in [stack.var, *stack.var.parents]:
-        if directory == Path(tempfile.gettempdir()):
-            break
-        directory.chmod(directory.stat().st_mode | 0o011)
 
 
 def _post(port: int, path: str, body: bytes) -> tuple[int, Any]:
@@ -121,7 +108,6 @@ def test_rest_parser_counts_nesting_outside_strings(text: str, deep: bool) -> No
 def test_deep_json_through_nginx_is_a_400(security_stack: Stack, body: str) -> None:
     """100,000 nested arrays (or objects, or just past the limit) posted through the load
     balancer: 400 bad_request in the error body, and the API servers keep answering."""
-    nginx_may_traverse(security_stack)
     status, answer = _post(security_stack.lb_port, "/api/v1/auth/login", body.encode())
     assert status == 400, answer
     assert answer["error"]["code"] == "bad_request"
@@ -137,7 +123,6 @@ def test_deep_json_through_nginx_is_a_400(security_stack: Stack, body: str) -> N
 def test_oversized_json_is_refused_by_the_application(security_stack: Stack) -> None:
     """A JSON body over API_JSON_MAX_BYTES gets 413 too_large in the error body, through nginx
     (under nginx's own limit) and straight on an API server's port (over nginx's limit too)."""
-    nginx_may_traverse(security_stack)
     over = b'{"username":"' + b"a" * (2 * JSON_LIMIT) + b'","password":"x"}'
     status, answer = _post(security_stack.lb_port, "/api/v1/auth/login", over)
     assert status == 413, answer
