@@ -414,6 +414,24 @@ test('a window in the past does not take live messages past its end', () => {
   assert.equal(list.upsert(message('10')), 'ignored');
 });
 
+test('a live or synced message older than a window with unread history above it is left to the history pages', () => {
+  const list = new MessageList();
+  list.addPage([message('50'), message('51')], { hasMoreBefore: true });
+  assert.equal(list.upsert(message('10')), 'ignored');
+  list.addPage([message('10')], { hasMoreBefore: true }); // a page of older history is taken
+  assert.deepEqual(list.items.map((m) => m.id), ['10', '50', '51']);
+});
+
+test('a first start syncs from the newest message the app shows, not from the beginning', async () => {
+  const { client, server, timers } = makeClient();
+  client.seedCursor('1190403012575232000');
+  client.seedCursor('5'); // only a device without a cursor is seeded
+  client.start();
+  await timers.advance(0);
+  server.last().open();
+  assert.deepEqual(server.last().frames('sync'), [{ type: 'sync', since: '1190403012575232000' }]);
+});
+
 test('unread counting: not my own, not already read, not already in the list count', () => {
   const base = { myId: 7, lastReadId: '10', lastKnownId: '20' };
   assert.equal(countsAsUnread({ ...base, message: message('21') }), true);

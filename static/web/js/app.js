@@ -30,6 +30,7 @@ const state = {
   highlight: null,
   loadingOlder: false,
   readSent: new Map(), // conversation id → message id last marked read
+  editing: null, // {id, text} of the message being edited
 };
 
 // ---------------------------------------------------------------- the client
@@ -289,6 +290,7 @@ async function openConversation(conversationId, jumpTo) {
   renderChatHead(conversation);
   renderConversationList();
   if (switched) {
+    state.editing = null;
     $('composer-input').value = draftOf(conversationId);
     autosize();
     closeDetails();
@@ -452,6 +454,8 @@ function renderMessages({ stick }) {
   const messages = list(conversationId);
   const scroller = $('messages');
   const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
+  const focused = document.activeElement;
+  const caret = focused && focused.classList.contains('edit-input') ? [focused.selectionStart, focused.selectionEnd] : null;
   const box = clear($('message-items'));
   const usernames = usernamesOf(conversation);
   $('history-status').textContent = !messages.loaded ? 'Loading…' : messages.hasMoreBefore ? '' : messages.items.length ? 'This is the start of the conversation.' : 'No messages yet. Say hello!';
@@ -490,6 +494,13 @@ function renderMessages({ stick }) {
     group.items.appendChild(messageRow(m, row.kind, usernames));
     prev = m;
   }
+  if (caret) {
+    const input = box.querySelector('.edit-input');
+    if (input) {
+      input.focus({ preventScroll: true });
+      input.setSelectionRange(...caret);
+    }
+  }
   if (stick || atBottom) scroller.scrollTop = scroller.scrollHeight;
   $('jump-latest').hidden = !messages.hasMoreAfter && (stick || atBottom);
 }
@@ -511,13 +522,14 @@ function messageRow(m, kind, usernames) {
     dataset: m.id ? { messageId: m.id } : { clientMsgId: m.client_msg_id },
     tabindex: '-1',
   };
-  const row = h('div', attrs, h('div', { class: 'bubble' }, bodyEl, meta));
-  if (mine && m.id && !m.deleted) {
+  const editing = state.editing && m.id && state.editing.id === m.id;
+  const row = h('div', attrs, editing ? editBox(m) : h('div', { class: 'bubble' }, bodyEl, meta));
+  if (mine && m.id && !m.deleted && !editing) {
     row.appendChild(
       h(
         'div',
         { class: 'message-actions' },
-        h('button', { type: 'button', class: 'link-button', 'aria-label': 'Edit message', onclick: () => editMessage(m, row) }, 'Edit'),
+        h('button', { type: 'button', class: 'link-button', 'aria-label': 'Edit message', onclick: () => editMessage(m) }, 'Edit'),
         h('button', { type: 'button', class: 'link-button danger', 'aria-label': 'Delete message', onclick: () => deleteMessage(m) }, 'Delete'),
       ),
     );
@@ -535,31 +547,46 @@ function messageRow(m, kind, usernames) {
   return row;
 }
 
-function editMessage(message, row) {
-  const bubble = row.querySelector('.bubble');
+// The message being edited survives re-renders (a receipt or a new message arriving meanwhile):
+// its box is rebuilt from state.editing, with the text typed so far and the caret where it was.
+function editMessage(message) {
+  state.editing = { id: message.id, text: message.body };
+  renderMessages({ stick: false });
+  const input = document.querySelector('.edit-input');
+  if (input) {
+    input.focus();
+    input.setSelectionRange(input.value.length, input.value.length);
+  }
+}
+
+function editBox(message) {
   const input = h('textarea', { class: 'edit-input', 'aria-label': 'Edit message', rows: '2' });
-  input.value = message.body;
+  input.value = state.editing.text;
+  input.addEventListener('input', () => {
+    state.editing.text = input.value;
+  });
+  const cancel = () => {
+    state.editing = null;
+    renderMessages({ stick: false });
+  };
   const save = async () => {
     const text = input.value.trim();
     if (!text || text === message.body) return cancel();
+    state.editing = null;
     try {
-      const updated = await api.patch(`conversations/${message.conversation_id}/messages/${message.id}`, { body: text });
-      applyUpdate(updated);
+      applyUpdate(await api.patch(`conversations/${message.conversation_id}/messages/${message.id}`, { body: text }));
     } catch (error) {
       toast(`Could not edit: ${error.message}`, { kind: 'error' });
-      cancel();
+      renderMessages({ stick: false });
     }
   };
-  const cancel = () => renderMessages({ stick: false });
   input.addEventListener('keydown', (event) => {
     if (event.key === 'Enter' && !event.shiftKey) {
       event.preventDefault();
       save();
     } else if (event.key === 'Escape') cancel();
   });
-  const form = h('div', { class: 'edit-box' }, input, h('div', { class: 'edit-actions' }, h('button', { type: 'button', class: 'secondary small', onclick: cancel }, 'Cancel'), h('button', { type: 'button', class: 'primary small', onclick: save }, 'Save')));
-  bubble.replaceWith(form);
-  input.focus();
+  return h('div', { class: 'edit-box' }, input, h('div', { class: 'edit-actions' }, h('button', { type: 'button', class: 'secondary small', onclick: cancel }, 'Cancel'), h('button', { type: 'button', class: 'primary small', onclick: save }, 'Save')));
 }
 
 async function deleteMessage(message) {
@@ -1245,6 +1272,9 @@ async function start() {
     }
     toast(`Could not load your conversations: ${error.message}`, { kind: 'error' });
   }
+  let newest = '0';
+  for (const conversation of state.conversations.values()) newest = idMax(newest, lastMessageId(conversation));
+  client.seedCursor(newest);
   // messages still in the outbox from before a reload show as pending in their conversations
   for (const entry of client.pending()) list(entry.conversation_id).addPending(entry);
   client.start();

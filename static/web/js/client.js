@@ -351,6 +351,18 @@ export class ChatClient {
     return true;
   }
 
+  /**
+   * A device with no cursor yet (first start) begins at the newest message the app already shows
+   * (the conversation list's last messages): history is read page by page when wanted, not
+   * replayed whole through `sync`.
+   */
+  seedCursor(messageId) {
+    if (this.curMax === '0' && isId(messageId)) {
+      this.curMax = messageId;
+      this._save('cur_max', this.curMax);
+    }
+  }
+
   /** Messages the app already holds (history pages) are marked seen, so a sync does not repeat them. */
   markSeen(messageIds) {
     for (const id of messageIds) this._firstSight(id);

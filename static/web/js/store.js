@@ -29,9 +29,10 @@ export class MessageList {
 
   /**
    * Add a stored message. Returns 'inserted', 'replaced' (same ID, e.g. an edit) or 'ignored'
-   * (a duplicate, or newer than a window that does not reach the present).
+   * (a duplicate, or outside the window: newer than a window that does not reach the present, or
+   * older than one whose earlier history is not loaded — it would sit above a gap).
    */
-  upsert(message, { replace = false } = {}) {
+  upsert(message, { replace = false, fromPage = false } = {}) {
     if (message.client_msg_id) this.pending.delete(message.client_msg_id);
     const existing = this.byId.get(message.id);
     if (existing) {
@@ -43,6 +44,7 @@ export class MessageList {
     }
     const last = this.items[this.items.length - 1];
     if (this.hasMoreAfter && last && idCompare(message.id, last.id) > 0) return 'ignored';
+    if (!fromPage && this.loaded && this.hasMoreBefore && this.items.length && idCompare(message.id, this.items[0].id) < 0) return 'ignored';
     const index = this._indexOf(message.id);
     this.items.splice(index, 0, message);
     this.byId.set(message.id, message);
@@ -51,7 +53,7 @@ export class MessageList {
 
   /** A page of history (any order): merged in, duplicates dropped. */
   addPage(messages, { hasMoreBefore, hasMoreAfter } = {}) {
-    for (const message of messages) this.upsert(message, { replace: true });
+    for (const message of messages) this.upsert(message, { replace: true, fromPage: true });
     if (hasMoreBefore !== undefined) this.hasMoreBefore = hasMoreBefore;
     if (hasMoreAfter !== undefined) this.hasMoreAfter = hasMoreAfter;
     this.loaded = true;
