@@ -219,6 +219,9 @@ def test_bob_reopens_and_sees_the_ten_messages_he_missed_once_in_order_with_a_ba
     expected = ["before you left", *[f"missed {i}" for i in range(1, 11)]]
     expect(bob_page.locator("#message-items .message .body")).to_have_text(expected)
     expect(item.locator(".unread-badge")).to_have_count(0)
+    # the "New messages" divider sits right above the first of the 10
+    divider_next = bob_page.locator(".unread-divider + .message-group .body").first
+    expect(divider_next).to_have_text("missed 1")
     ids = bob_page.locator("#message-items .message[data-message-id]").evaluate_all(
         "els => els.map(e => e.dataset.messageId)"
     )

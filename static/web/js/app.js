@@ -31,6 +31,7 @@ const state = {
   loadingOlder: false,
   readSent: new Map(), // conversation id → message id last marked read
   editing: null, // {id, text} of the message being edited
+  unreadFrom: null, // {conversationId, afterId}: the "New messages" divider
 };
 
 // ---------------------------------------------------------------- the client
@@ -291,6 +292,8 @@ async function openConversation(conversationId, jumpTo) {
   renderConversationList();
   if (switched) {
     state.editing = null;
+    // where "New messages" starts: after what was read when the conversation was opened
+    state.unreadFrom = conversation.unread_count ? { conversationId, afterId: conversation.last_read_message_id || '0' } : null;
     $('composer-input').value = draftOf(conversationId);
     autosize();
     closeDetails();
@@ -468,8 +471,15 @@ function renderMessages({ stick }) {
   let lastDay = null;
   let group = null;
   let prev = null;
+  let dividerShown = false;
+  const unreadAfter = state.unreadFrom && state.unreadFrom.conversationId === conversationId ? state.unreadFrom.afterId : null;
   for (const row of rows) {
     const m = row.message;
+    if (unreadAfter && !dividerShown && m.id && m.sender_id !== ME && idCompare(m.id, unreadAfter) > 0) {
+      box.appendChild(h('div', { class: 'unread-divider', role: 'separator' }, h('span', {}, 'New messages')));
+      dividerShown = true;
+      group = null;
+    }
     const day = dayKey(m.created_at);
     if (day !== lastDay) {
       box.appendChild(h('div', { class: 'day-separator', role: 'separator' }, h('span', {}, formatDay(m.created_at))));
@@ -1226,6 +1236,9 @@ export async function logout() {
     /* the session may be gone already */
   }
   client.clearStorage();
+  // the server drops this login's push registration; drafts stay with nobody on a shared computer
+  localStorage.removeItem('chat:push-device-id');
+  sessionStorage.clear();
   window.location.assign('/login');
 }
 
