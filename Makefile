@@ -50,6 +50,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy .
+	$(VENV)/bin/lint-imports  # the import contracts of pyproject.toml
 
 format: venv
 	$(VENV)/bin/ruff format .

@@ -16,6 +16,7 @@ from django.conf import settings
 from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
+import chat.worker.tasks  # noqa: F401  (eager Celery runs the sync tasks in the test process)
 from accounts.tests.factories import UserFactory
 
 # CI runs the property tests and the schema fuzzing with a fixed seed, so a run is reproducible
@@ -28,7 +29,7 @@ if os.environ.get("CI"):
 @pytest.fixture(scope="session")
 def cassandra_keyspace(django_db_blocker: object) -> str:
     """The test keyspace, created and migrated once per run."""
-    from chat.cql.migrate import migrate
+    from chat.store.cassandra.migrate import migrate
 
     migrate()
     return str(settings.CASSANDRA_KEYSPACE)
@@ -36,7 +37,7 @@ def cassandra_keyspace(django_db_blocker: object) -> str:
 
 def cassandra_truncate(keyspace: str) -> None:
     """Empty every table of the test keyspace (truncate, not drop) and what remembers its rows."""
-    from chat.cql.session import cassandra_session
+    from chat.store.cassandra.session import cassandra_session
 
     session = cassandra_session()
     tables = [
@@ -49,8 +50,8 @@ def cassandra_truncate(keyspace: str) -> None:
     for table in tables:
         session.execute(f"TRUNCATE {keyspace}.{table}")
     # the store skips bucket-index rows it believes written; after a truncate they are gone
-    from chat.cql.message_store import message_store_forget_cache
-    from chat.redis_keys import message_claims_clear
+    from chat.store.cassandra.message_store import message_store_forget_cache
+    from chat.store.redis.keys import message_claims_clear
     from chatproject.redis_client import get_redis
 
     message_store_forget_cache()
@@ -105,7 +106,7 @@ def carol(db: None) -> object:
 async def fresh_chat_runtime() -> AsyncIterator[None]:
     """A new in-process chat server runtime for the test (registry, routing, delivery loop),
     stopped and forgotten afterwards."""
-    from chat import runtime as runtime_module
+    from chat.server import runtime as runtime_module
 
     runtime_module._runtime = None
     yield

@@ -26,10 +26,17 @@ from accounts.models import (
     validate_avatar_size,
     validate_time_zone,
 )
-from chat.serializers import ChatServerSerializer
 
 AVATAR_CONTENT_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 MAX_ID = 2**63 - 1
+
+
+class ChatServerSerializer(serializers.Serializer[Any]):
+    """A chat server as service discovery hands it out (login, GET chat/server)."""
+
+    id = serializers.CharField()
+    url = serializers.CharField(help_text="WebSocket URL; append ?ticket=<ticket>.")
+    region = serializers.CharField()
 
 
 @extend_schema_field(

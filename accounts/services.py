@@ -39,7 +39,7 @@ from accounts.models import (
     User,
 )
 from accounts.selectors import are_friends, device_id_for_request, user_get_visible
-from accounts.signals import device_logins_end
+from accounts.signals import blocks_change, device_logins_end
 from chatproject.errors import BadRequest, NotFound, ValidationFailed
 
 # fields of `user_update_profile`: the profile and the settings, nothing that grants rights
@@ -333,11 +333,8 @@ def friend_remove(*, user: User, friend_id: int) -> None:
 
 
 def _blocks_changed() -> None:
-    """After the commit, chat servers forget their cached send rules (a direct conversation of
-    the pair may now refuse or take messages). Blocks change rarely: all are evicted."""
-    from chat.fanout import send_rules_changed  # chat depends on accounts, not the other way
-
-    transaction.on_commit(lambda: send_rules_changed(conversation_ids=None))
+    """After the commit, chat servers forget their cached send rules (`accounts.signals`)."""
+    blocks_change()
 
 
 @transaction.atomic

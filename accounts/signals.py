@@ -10,6 +10,12 @@ signal instead, and each of those apps connects its receiver in its `AppConfig.r
   `except_device` (None: all of them). Sent after the transaction commits. Receivers:
   chat (closes the devices' sockets, code 4401), presence (drops their sockets; offline if none
   is left), notifications (deletes the push registrations those logins made).
+- `blocks_changed()`: a block was made or lifted, after the commit. Receiver: chat (the chat
+  servers forget their cached send rules: a direct conversation of the pair may now refuse or
+  take messages).
+
+The one import the other way is the login's chat-server assignment (`accounts.apis` calls
+`chat.discovery`): discovery is part of login (DESIGN.md §3.1); `pyproject.toml` names it.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from django.dispatch import Signal
 log = logging.getLogger(__name__)
 
 device_logins_ended = Signal()
+blocks_changed = Signal()
 
 
 def device_logins_end(
@@ -42,3 +49,8 @@ def device_logins_end(
                 log.error("device_logins_ended receiver %r failed", receiver, exc_info=result)
 
     transaction.on_commit(send)
+
+
+def blocks_change() -> None:
+    """Announce, once the current transaction commits, that a block was made or lifted."""
+    transaction.on_commit(lambda: blocks_changed.send_robust(sender=None))

@@ -188,7 +188,7 @@ class Bench:
         sync_login = await self.api.login(
             username=self.pop.sync_user.username, password=stack.BENCH_PASSWORD, device_name="bench-sync"
         )
-        from chat.snowflake import snowflake_min_for_time
+        from chat.domain.snowflake import snowflake_min_for_time
 
         since = snowflake_min_for_time(int(time.time() * 1000))
         with self._phase("pipeline history and sync"):

@@ -27,7 +27,7 @@ from websockets.exceptions import ConnectionClosed
 
 from bench.procs import raise_fd_limit
 
-EPOCH_MS = 1_704_067_200_000  # the Snowflake epoch of chat/snowflake.py, so IDs look alike
+EPOCH_MS = 1_704_067_200_000  # the Snowflake epoch of chat/domain/snowflake.py, so IDs look alike
 
 
 class Relay:

@@ -4,7 +4,7 @@ the discovery registry, and the stored-exactly-once count in Cassandra.
 Everything here goes through the project's own services: users and their device tokens are made
 directly (registering thousands through the API would take minutes, the login lockout and the
 anonymous throttle forbid it), conversations by the conversation services, tickets by the ticket
-service, and the count reads the message store module (`chat.cql.message_store`).
+service, and the count reads the message store module (`chat.store.cassandra.message_store`).
 Call `django_setup()` first; nothing here runs inside the event loop.
 """
 
@@ -125,7 +125,7 @@ def _group(title: str, members: list[BenchUser]) -> Conversation:
 
 def bench_setup(*, pairs: int, groups: int, group_size: int, sync_partners: int) -> Population:
     """The bench users (bench_00000...), their tokens and conversations; idempotent."""
-    from chat.snowflake import snowflake_min_for_time
+    from chat.domain.snowflake import snowflake_min_for_time
 
     n = max(2 * pairs, groups * group_size)
     users = _users_ensure([f"bench_{i:05d}" for i in range(n)] + ["bench_sync"])
@@ -154,7 +154,7 @@ def idle_tickets_issue(first: int, count: int) -> list[str]:
     from knox.models import get_digest_token
 
     from accounts.models import DeviceToken
-    from chat.tickets import ticket_issue
+    from chat.store.redis.tickets import ticket_issue
 
     per_user = settings.CHAT_SOCKETS_PER_USER
     last_user = (first + count - 1) // per_user
@@ -176,7 +176,7 @@ def idle_tickets_issue(first: int, count: int) -> list[str]:
 
 def chat_servers() -> dict[str, str]:
     """The live chat servers of the discovery registry: id → WebSocket URL."""
-    from chat.redis_keys import servers_live
+    from chat.store.redis.keys import servers_live
     from chatproject.redis_client import get_redis
 
     return {s.id: s.url for s in servers_live(get_redis()) if not s.draining}
@@ -185,7 +185,7 @@ def chat_servers() -> dict[str, str]:
 def stored_counts(*, conversation_ids: Iterable[int], after_id: int) -> Counter[str]:
     """How many distinct stored messages carry each client_msg_id, in these conversations,
     among the messages with an ID greater than `after_id` (read through the message store)."""
-    from chat.cql.message_store import conversation_history
+    from chat.store.cassandra.message_store import conversation_history
 
     counts: Counter[str] = Counter()
     for cid in conversation_ids:

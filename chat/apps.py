@@ -9,10 +9,18 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         # connects the setting_changed receiver that resets the Cassandra session
-        from accounts.signals import device_logins_ended
-        from chat.cql import session  # noqa: F401
+        from accounts.signals import blocks_changed, device_logins_ended
+        from chat.store.cassandra import session  # noqa: F401
 
         device_logins_ended.connect(_close_device_sockets, dispatch_uid="chat-device-logins-ended")
+        blocks_changed.connect(_forget_send_rules, dispatch_uid="chat-blocks-changed")
+
+
+def _forget_send_rules(**_: Any) -> None:
+    """Blocks change rarely: every cached send rule is evicted."""
+    from chat.fanout import send_rules_changed
+
+    send_rules_changed(conversation_ids=None)
 
 
 def _close_device_sockets(

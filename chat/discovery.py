@@ -1,6 +1,6 @@
 """Service discovery (design note §4.1): which chat server a client should connect to.
 
-Chat servers register themselves in Redis (`chat.runtime`); the API server picks, among the live
+Chat servers register themselves in Redis (`chat.server.runtime`); the API server picks, among the live
 servers that are not draining, those of the client's region (any region when none is there), the
 one with the most free capacity, ties broken at random; then issues a connect ticket for it.
 """
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from chat import redis_keys
-from chat.redis_keys import ChatServerEntry
-from chat.tickets import ticket_issue
+from chat.store.redis import keys as redis_keys
+from chat.store.redis.keys import ChatServerEntry
+from chat.store.redis.tickets import ticket_issue
 from chatproject.errors import ServiceError
 from chatproject.redis_client import get_redis
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import orjson
 
-from chat import redis_keys
-from chat.records import StoredMessage
-from chat.serializers import message_payload
+from chat.domain.records import StoredMessage
+from chat.protocol import message_payload
+from chat.store.redis import keys as redis_keys
 from chatproject.redis_client import get_async_redis, get_redis
 
 log = logging.getLogger(__name__)

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from chat.domain.records import StoredMessage
 from chatproject.errors import BadRequest, ServiceError, TooLarge
 
 # close codes of the chat server (docs/protocol.md)
@@ -150,3 +151,23 @@ def frame_parse(data: dict[str, Any], *, max_body: int) -> Frame:
 def frame_text(frame: dict[str, Any]) -> str:
     """Serialise a server frame."""
     return orjson.dumps(frame).decode()
+
+
+def time_text(value: Any) -> str | None:
+    """A timestamp as the protocol writes it: ISO 8601 in UTC with a `Z`."""
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def message_payload(message: StoredMessage) -> dict[str, Any]:
+    """The message object: IDs of messages are decimal strings; a tombstone has an empty body."""
+    return {
+        "id": str(message.id),
+        "conversation_id": message.conversation_id,
+        "sender_id": message.sender_id,
+        "body": "" if message.deleted else message.body,
+        "created_at": time_text(message.created_at),
+        "client_msg_id": message.client_msg_id,
+        "mentions": list(message.mentions),
+        "edited_at": time_text(message.edited_at),
+        "deleted": message.deleted,
+    }

@@ -16,11 +16,11 @@ from django.conf import settings
 from django.db.models import Q
 
 from accounts.selectors import user_blocked_between
-from chat.cql import message_store
-from chat.exceptions import ConversationNotFound
+from chat.domain.errors import ConversationNotFound
+from chat.domain.records import AroundPage, MessagePage, StoredMessage
+from chat.domain.snowflake import MAX_ID, TIMESTAMP_SHIFT
 from chat.models import Conversation, ConversationKind, Membership
-from chat.records import AroundPage, MessagePage, StoredMessage
-from chat.snowflake import MAX_ID, TIMESTAMP_SHIFT
+from chat.store.cassandra import message_store
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,7 @@ from django.db.models.functions import Greatest
 from accounts.exceptions import UserBlocked
 from accounts.models import User
 from accounts.selectors import blocker_ids_among, user_blocked_between
-from chat.cql import message_store
-from chat.exceptions import (
+from chat.domain.errors import (
     AccountInactive,
     ClientMsgIdReused,
     ConversationNotFound,
@@ -36,11 +35,12 @@ from chat.exceptions import (
     OwnerCannotBeRemoved,
     UserNotFound,
 )
+from chat.domain.records import PendingMessage, StoredMessage, StoredResult, snowflake_datetime
+from chat.domain.snowflake import MAX_ID, snowflake_next_id
 from chat.fanout import message_updated_broadcast, send_rules_changed
 from chat.models import Conversation, ConversationKind, MemberRole, Membership
-from chat.records import PendingMessage, StoredMessage, StoredResult, snowflake_datetime
 from chat.selectors import SendRules, conversation_member_ids, conversation_send_rules, membership_get
-from chat.snowflake import MAX_ID, snowflake_next_id
+from chat.store.cassandra import message_store
 from chatproject.errors import ValidationFailed
 
 CLIENT_MSG_ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")

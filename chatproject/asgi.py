@@ -1,5 +1,5 @@
 """ASGI entry point of the chat servers (daphne): `/ws/chat` goes to the chat consumer, HTTP only
-to the health check (`chat.routing`). Under daphne the chat server runtime registers for
+to the health check (`chat.server.app`). Under daphne the chat server runtime registers for
 discovery when the reactor starts and drains on SIGTERM."""
 
 import os
@@ -12,8 +12,8 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402  (needs the app registry)
 
-from chat.routing import http_application, websocket_application  # noqa: E402
-from chat.runtime import install_daphne_hooks  # noqa: E402
+from chat.server.app import http_application, websocket_application  # noqa: E402
+from chat.server.runtime import install_daphne_hooks  # noqa: E402
 
 application = ProtocolTypeRouter(
     {"http": http_application(django_asgi_app), "websocket": websocket_application()}

@@ -14,7 +14,7 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from chat.cql.session import cassandra_ping
+from chat.store.cassandra.session import cassandra_ping
 from chatproject.redis_client import get_redis
 
 logger = logging.getLogger(__name__)

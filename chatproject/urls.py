@@ -13,7 +13,7 @@ urlpatterns = [
     # the split view serves its start-up script as a file: no inline script (web/middleware.py)
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("accounts.urls")),
-    path("api/v1/", include("chat.urls")),
+    path("api/v1/", include("chat.api.urls")),
     path("api/v1/", include("presence.urls")),
     path("api/v1/", include("notifications.urls")),
     # the browser UI (pages at the root: /, /login, /register, /c/<id>, ...)

@@ -27,8 +27,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from accounts.services import device_token_create
-from chat import redis_keys
-from chat.redis_keys import ChatServerEntry
+from chat.store.redis import keys as redis_keys
+from chat.store.redis.keys import ChatServerEntry
 from chatproject.redis_client import redis_url
 from chatproject.wsgi import application
 

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 
 from accounts.models import User
-from chat.cql.session import cassandra_prepare, cassandra_session
+from chat.store.cassandra.session import cassandra_prepare, cassandra_session
 from chatproject.redis_client import get_redis
 
 

@@ -15,10 +15,10 @@ import pytest
 from django.db import connection
 
 from accounts.models import User
-from chat.delivery import Origin, sync_item
+from chat.domain.events import Origin, sync_item
+from chat.domain.snowflake import TIMESTAMP_SHIFT
 from chat.services import conversation_direct_open, message_prepare
-from chat.snowflake import TIMESTAMP_SHIFT
-from chat.tasks import messages_sync
+from chat.worker.tasks import messages_sync
 from chatproject.celery import app as celery_app
 from tests.chat_client import Device
 from tests.stack import Stack, api_call
@@ -67,7 +67,7 @@ def _device(stack: Stack, user: User, name: str) -> Device:
 def _wait_registered(stack: Stack, count: int = 2, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        from chat import redis_keys
+        from chat.store.redis import keys as redis_keys
         from chatproject.redis_client import get_redis
 
         if len(redis_keys.servers_live(get_redis())) >= count:

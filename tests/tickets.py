@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 def device_ticket(user: Any, name: str = "test device") -> str:
     """A fresh ticket for a new device login of `user`."""
     from accounts.services import device_token_create
-    from chat.tickets import ticket_issue
+    from chat.store.redis.tickets import ticket_issue
 
     token, _raw = device_token_create(user=user, device_name=name)
     return ticket_issue(user_id=user.pk, device_id=f"token:{token.device_id}")

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import Block
 from accounts.tests.factories import UserFactory
-from chat.snowflake import MAX_ID
+from chat.domain.snowflake import MAX_ID
 
 MESSAGE_KEYS = {
     "id",

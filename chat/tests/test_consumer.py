@@ -17,8 +17,8 @@ from channels.testing import WebsocketCommunicator
 from django.test import override_settings
 
 from accounts.models import Block, User
-from chat import runtime as runtime_module
-from chat.routing import websocket_application
+from chat.server import runtime as runtime_module
+from chat.server.app import websocket_application
 from chat.services import conversation_direct_open, conversation_group_create
 from chatproject.celery import app as celery_app
 from chatproject.redis_client import get_redis
@@ -207,7 +207,7 @@ async def test_drain_tells_clients_and_closes_them(alice: User) -> None:
         await runtime.drain()
     assert await _recv(comm) == {"type": "server.draining"}
     assert await _closed_with(comm) == 4503
-    from chat import redis_keys
+    from chat.store.redis import keys as redis_keys
 
     assert runtime.server_id not in {e.id for e in redis_keys.servers_live(get_redis())}
 
@@ -407,7 +407,7 @@ async def test_enqueue_failure_gets_unavailable_and_the_resend_works(
 ) -> None:
     """When the sync queue cannot take a message the sender gets `unavailable` (nothing acked);
     the resend with the same client_msg_id is stored once queueing works again."""
-    from chat.tasks import messages_sync
+    from chat.worker.tasks import messages_sync
 
     comm = await _connect(alice)
     real = messages_sync.apply_async
@@ -429,13 +429,13 @@ async def test_unexpected_failure_gets_internal_and_the_socket_stays_open(
     alice: User, direct: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A bug in a handler answers `internal`; the socket keeps working."""
-    from chat import realtime
+    from chat.server import handlers
 
     async def broken(**kwargs: Any) -> None:
         raise RuntimeError("bug")
 
     comm = await _connect(alice)
-    monkeypatch.setattr(realtime, "typing_announce", broken)
+    monkeypatch.setattr(handlers, "typing_announce", broken)
     await _send(comm, {"type": "typing", "conversation_id": direct})
     assert (await _recv(comm))["code"] == "internal"
     await _send(comm, {"type": "heartbeat"})
@@ -469,9 +469,10 @@ async def test_edit_and_delete_reach_members_as_message_updated(alice: User, bob
 async def test_redelivered_task_routes_again_and_stores_once(alice: User, bob: User, direct: int) -> None:
     """A sync task run twice (its worker died after storing) re-sends message.new with the same ID
     (the fan-out may not have happened the first time) and stores one message."""
-    from chat.delivery import Origin, messages_store_and_route, sync_item
+    from chat.domain.events import Origin, sync_item
     from chat.selectors import message_history
     from chat.services import message_prepare
+    from chat.worker.pipeline import messages_store_and_route
 
     b1 = await _connect(bob)
     pending = await database_sync_to_async(message_prepare)(

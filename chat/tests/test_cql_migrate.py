@@ -10,8 +10,8 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
-from chat.cql.migrate import MigrationError, migrate, migrations_on_disk, replication_from_setting
-from chat.cql.session import cassandra_session
+from chat.store.cassandra.migrate import MigrationError, migrate, migrations_on_disk, replication_from_setting
+from chat.store.cassandra.session import cassandra_session
 
 
 @pytest.fixture

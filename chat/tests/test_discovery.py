@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from chat import redis_keys
 from chat.discovery import NoChatServer, chat_server_assign, chat_server_choose
-from chat.redis_keys import ChatServerEntry
+from chat.store.redis import keys as redis_keys
+from chat.store.redis.keys import ChatServerEntry
 from chatproject.redis_client import get_async_redis, get_redis
 
 

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chat import redis_keys
-from chat.cql import message_store as store
-from chat.cql import plans
-from chat.records import PendingMessage
-from chat.snowflake import EPOCH_MS, snowflake_compose
+from chat.domain.records import PendingMessage
+from chat.domain.snowflake import EPOCH_MS, snowflake_compose
+from chat.store.cassandra import message_store as store
+from chat.store.cassandra import plans
+from chat.store.redis import keys as redis_keys
 from chatproject.redis_client import get_redis
 
 DAY_MS = 24 * 3600 * 1000

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
-from chat import sending
-from chat.sending import SendBatcher
+from chat.server import sending
+from chat.server.sending import SendBatcher
 
 
 @pytest.fixture

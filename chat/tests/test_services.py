@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from chat import selectors, services
-from chat.cql import message_store
-from chat.exceptions import ConversationNotFound, MessageInvalid, MessageTooLong
+from chat.domain.errors import ConversationNotFound, MessageInvalid, MessageTooLong
+from chat.domain.records import PendingMessage
+from chat.domain.snowflake import snowflake_timestamp_ms
 from chat.models import Conversation, Membership
-from chat.records import PendingMessage
-from chat.snowflake import snowflake_timestamp_ms
+from chat.store.cassandra import message_store
 
 pytestmark = pytest.mark.usefixtures("cassandra_clean")
 

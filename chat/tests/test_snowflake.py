@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
 
-from chat.snowflake import (
+from chat.domain.snowflake import (
     EPOCH_MS,
     MAX_WORKER_ID,
     SEQUENCE_MASK,
@@ -29,7 +29,7 @@ from chat.snowflake import (
     snowflake_timestamp_ms,
     snowflake_worker_id,
 )
-from chat.worker_lease import WorkerLeaseError, WorkerLeaseHolder
+from chat.domain.worker_lease import WorkerLeaseError, WorkerLeaseHolder
 from chatproject.redis_client import get_redis
 
 T0 = EPOCH_MS + 10_000_000

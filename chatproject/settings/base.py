@@ -239,7 +239,7 @@ CHAT_TICKET_TTL = env_int("CHAT_TICKET_TTL", 60)
 CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 65536)
 CHAT_RATE_LIMIT_MESSAGES = env_int("CHAT_RATE_LIMIT_MESSAGES", 100)
 CHAT_RATE_LIMIT_WINDOW = env_int("CHAT_RATE_LIMIT_WINDOW", 10)
-# every other frame type: at most this many per socket per CHAT_FRAME_BUDGET_WINDOW s (chat/limits.py);
+# every other frame type: at most this many per socket per CHAT_FRAME_BUDGET_WINDOW s (chat/server/budget.py);
 # `invalid` counts frames that cannot be parsed or name an unknown type
 CHAT_FRAME_BUDGET_WINDOW = env_float("CHAT_FRAME_BUDGET_WINDOW", 10.0)
 CHAT_FRAME_BUDGETS = {

@@ -15,7 +15,7 @@ from channels.testing import WebsocketCommunicator
 from django.test import override_settings
 
 from accounts.models import Friendship, User
-from chat.routing import websocket_application
+from chat.server.app import websocket_application
 from chatproject.redis_client import get_async_redis, get_redis
 from presence import redis_keys
 from presence.services import presence_sweep

@@ -37,7 +37,7 @@ SCREENSHOTS = ROOT / "var" / "screenshots"
 # (Cassandra keeps the history of the whole package run)
 BROWSER_MARKS = [pytest.mark.process, pytest.mark.django_db]
 
-expect.set_options(timeout=15_000)
+expect.set_options(timeout=20_000)  # generous: two cores carry the whole stack and the browser
 
 # Playwright's sync API runs an event loop in this thread; pytest-django's database flush after
 # each test is plain synchronous ORM work, which Django would refuse next to a running loop. The
@@ -78,6 +78,7 @@ def stack(django_db_setup: None, django_db_blocker: Any, cassandra_keyspace: str
     try:
         s.wait_ready()
         _wait_registered(s)
+        _warm_up(s)
         yield s
     finally:
         s.stop()
@@ -98,9 +99,42 @@ def _release_database() -> None:
     connection.close()
 
 
+def _warm_up(stack: Stack, timeout: float = 90) -> None:
+    """One message through the whole pipeline (sync worker, Cassandra's prepared statements), so
+    that the first test does not pay for a cold start under its own timeouts."""
+    tokens = []
+    for name in ("warmup_a", "warmup_b"):
+        status, body = api_call(
+            stack.api,
+            "POST",
+            "auth/register",
+            {"username": name, "email": f"{name}@example.com", "password": PASSWORD},
+        )
+        assert status == 201, body
+        tokens.append((body["user"]["id"], body["token"]))
+    (_, token_a), (id_b, _) = tokens
+    status, conversation = api_call(
+        stack.api, "POST", "conversations", {"type": "direct", "user_id": id_b}, token=token_a
+    )
+    assert status in (200, 201), conversation
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body = api_call(
+            stack.api,
+            "POST",
+            f"conversations/{conversation['id']}/messages",
+            {"client_msg_id": "warm-up", "body": "warm-up"},
+            token=token_a,
+        )
+        if status in (200, 201) or time.monotonic() > deadline:
+            assert status in (200, 201), (status, body)
+            return
+        time.sleep(1)
+
+
 def _wait_registered(stack: Stack, timeout: float = 30) -> None:
     """Both chat servers are in discovery."""
-    from chat import redis_keys
+    from chat.store.redis import keys as redis_keys
     from chatproject.redis_client import get_redis
 
     deadline = time.monotonic() + timeout

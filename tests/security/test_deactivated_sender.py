@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from accounts.models import User
-from chat.routing import websocket_application
+from chat.server.app import websocket_application
 from chat.services import conversation_direct_open
 from tests.tickets import device_ticket_async
 

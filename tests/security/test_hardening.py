@@ -136,7 +136,7 @@ def test_redis_clients_take_password_and_tls(settings: Any, tmp_path: Path) -> N
 def test_cassandra_cluster_takes_credentials_and_tls(settings: Any, monkeypatch: Any) -> None:
     """CASSANDRA_USERNAME/PASSWORD give the driver a plain-text auth provider (SASL over the
     native protocol), CASSANDRA_TLS a verifying SSL context; locally neither is set."""
-    from chat.cql import session
+    from chat.store.cassandra import session
 
     built: dict[str, Any] = {}
 

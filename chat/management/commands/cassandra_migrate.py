@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from chat.cql.migrate import MigrationError, migrate
+from chat.store.cassandra.migrate import MigrationError, migrate
 
 
 class Command(BaseCommand):

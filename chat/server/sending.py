@@ -14,36 +14,17 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chat import redis_keys
-from chat.delivery import Origin, sync_item
-from chat.exceptions import ClientMsgIdReused
-from chat.records import PendingMessage
+from chat.domain.events import Origin, sync_item
+from chat.domain.records import PendingMessage
+from chat.domain.snowflake import snowflake_next_id_async
 from chat.selectors import conversation_send_rules, conversation_send_rules_cached
-from chat.services import message_build, message_check_input, message_prepare
-from chat.snowflake import snowflake_next_id_async
-from chat.tasks import messages_sync
-from chatproject.errors import ServiceError
-from chatproject.redis_client import get_redis
+from chat.services import message_build, message_check_input
+from chat.sync_queue import SYNC_QUEUE, messages_sync
 
 log = logging.getLogger(__name__)
-
-
-class StoreUnavailable(ServiceError):
-    code = "unavailable"
-    http_status = 503
-    default_message = (
-        "The message could not be queued for storage; send it again with the same client_msg_id."
-    )
-
-
-class StoreTimeout(ServiceError):
-    code = "store_timeout"
-    http_status = 503
-    default_message = "The message was not stored in time; send it again with the same client_msg_id."
 
 
 OnFailure = Callable[[list[dict[str, Any]]], Awaitable[None]]
@@ -118,7 +99,7 @@ class SendBatcher:
         batch = {"s": self._server_id, "b": batch_id}
         try:
             await asyncio.to_thread(
-                messages_sync.apply_async, kwargs={"items": items, "batch": batch}, queue="sync"
+                messages_sync.apply_async, kwargs={"items": items, "batch": batch}, queue=SYNC_QUEUE
             )
         except Exception:
             log.exception("could not enqueue %d messages on the sync queue", len(items))
@@ -167,32 +148,3 @@ async def message_submit(
     )
     batcher.add(sync_item(pending=pending, origin=origin))
     return pending
-
-
-def message_send_queued(
-    *, sender_id: int, conversation_id: int, client_msg_id: str, body: str, timeout: float = 10.0
-) -> tuple[dict[str, Any], bool]:
-    """The REST send: the same sync queue as a WebSocket send.
-
-    Blocks until the worker has stored the message and returns its payload and whether it was a
-    resend of a stored one; raises StoreTimeout when the worker does not answer in time (the
-    client resends with the same client_msg_id, which is idempotent).
-    """
-    pending = message_prepare(
-        sender_id=sender_id, conversation_id=conversation_id, client_msg_id=client_msg_id, body=body
-    )
-    reply_key = uuid.uuid4().hex
-    try:
-        messages_sync.apply_async(
-            kwargs={"items": [sync_item(pending=pending, origin=Origin(reply_key=reply_key))]}, queue="sync"
-        )
-    except Exception as exc:
-        raise StoreUnavailable() from exc
-    reply = redis_keys.reply_wait(get_redis(), reply_key, timeout=timeout)
-    if reply is None:
-        raise StoreTimeout()
-    answer = orjson.loads(reply)
-    payload: dict[str, Any] = answer["message"]
-    if payload["conversation_id"] != conversation_id:
-        raise ClientMsgIdReused()
-    return payload, bool(answer["duplicate"])

@@ -16,12 +16,10 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from accounts.selectors import device_id_for_request
+from accounts.serializers import ChatServerSerializer
 from chat import selectors, services
-from chat.discovery import chat_server_assign
-from chat.records import AroundPage
-from chat.sending import message_send_queued
-from chat.serializers import (
-    ChatServerSerializer,
+from chat.api.sending import message_send_queued
+from chat.api.serializers import (
     ConversationCreateInput,
     ConversationDoc,
     ConversationListQuery,
@@ -41,6 +39,8 @@ from chat.serializers import (
     conversation_payload,
     message_payload,
 )
+from chat.discovery import chat_server_assign
+from chat.domain.records import AroundPage
 from chatproject.errors import ERROR_SCHEMA
 
 TAGS = ["conversations"]

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from chatproject.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge, ValidationFailed
+from chatproject.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    ServiceError,
+    TooLarge,
+    ValidationFailed,
+)
 
 
 class ConversationNotFound(NotFound):
@@ -65,3 +73,17 @@ class MessageTooLong(TooLarge):
 
 class MessageInvalid(ValidationFailed):
     """A message field is malformed: empty body, bad client_msg_id."""
+
+
+class StoreUnavailable(ServiceError):
+    code = "unavailable"
+    http_status = 503
+    default_message = (
+        "The message could not be queued for storage; send it again with the same client_msg_id."
+    )
+
+
+class StoreTimeout(ServiceError):
+    code = "store_timeout"
+    http_status = 503
+    default_message = "The message was not stored in time; send it again with the same client_msg_id."

@@ -14,7 +14,7 @@ from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.urls import path
 
-from chat.consumers import ChatConsumer
+from chat.server.consumer import ChatConsumer
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]

@@ -1,6 +1,6 @@
 """The message store: every CQL statement of chat history lives here (STYLE.md rule 2).
 
-Tables (chat/cql/migrations/0001_messages.cql, described in docs/message-store.md):
+Tables (chat/store/cassandra/migrations/0001_messages.cql, described in docs/message-store.md):
 messages by conversation and by recipient inbox, mentions by user, one "non-empty buckets" index
 per partition key, and the (sender, client_msg_id) claim table.
 
@@ -14,7 +14,7 @@ Design points:
   This costs a read and a plain write per message where a lightweight transaction (Paxos: four
   round trips inside Cassandra) cost several times more of the node's CPU; see
   docs/message-store.md for the argument.
-- Reads and writes are written once, as plans (`chat.cql.plans`), and run either blocking with
+- Reads and writes are written once, as plans (`chat.store.cassandra.plans`), and run either blocking with
   `execute_concurrent` or from asyncio without blocking the loop.
 - Message rows are written `USING TIMESTAMP` derived from the message ID, so storing a message
   again writes identical cells (idempotent), while an edit or delete, written at the current
@@ -33,9 +33,7 @@ from typing import Any
 
 from django.conf import settings
 
-from chat import redis_keys
-from chat.cql.plans import Plan, Query, Rows, run_plan, run_plan_async, run_plans
-from chat.records import (
+from chat.domain.records import (
     AroundPage,
     MessagePage,
     PendingMessage,
@@ -43,7 +41,9 @@ from chat.records import (
     StoredResult,
     pending_as_stored,
 )
-from chat.snowflake import EPOCH_MS, MAX_ID, snowflake_timestamp_ms
+from chat.domain.snowflake import EPOCH_MS, MAX_ID, snowflake_timestamp_ms
+from chat.store.cassandra.plans import Plan, Query, Rows, run_plan, run_plan_async, run_plans
+from chat.store.redis import keys as redis_keys
 from chatproject.redis_client import get_async_redis, get_redis
 
 BUCKET_MS = 10 * 24 * 3600 * 1000  # ten days; fixed forever: it is part of every partition key

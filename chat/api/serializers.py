@@ -2,8 +2,8 @@
 
 Input serializers turn query strings and bodies into typed values (IDs are accepted as numbers or
 decimal strings and must fit 63 bits; anything else is a 400). Output is built by plain functions,
-`message_payload` (the message object of DESIGN.md §3.2, also what WebSocket frames carry) and
-`conversation_payload`; the `*Doc` serializers only describe those shapes to drf-spectacular.
+`chat.protocol.message_payload` (the message object of DESIGN.md §3.2) and `conversation_payload`;
+the `*Doc` serializers only describe those shapes to drf-spectacular.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any
 
 from rest_framework import serializers
 
-from chat.records import StoredMessage
+from chat.domain.snowflake import MAX_ID
+from chat.protocol import message_payload, time_text
 from chat.selectors import ConversationSummary
-from chat.snowflake import MAX_ID
 
 
 def _id_field(**kwargs: Any) -> serializers.IntegerField:
@@ -89,25 +89,6 @@ class MentionsQuery(serializers.Serializer):
 # --- output
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
-def message_payload(message: StoredMessage) -> dict[str, Any]:
-    """The message object: IDs of messages are decimal strings; a tombstone has an empty body."""
-    return {
-        "id": str(message.id),
-        "conversation_id": message.conversation_id,
-        "sender_id": message.sender_id,
-        "body": "" if message.deleted else message.body,
-        "created_at": _iso(message.created_at),
-        "client_msg_id": message.client_msg_id,
-        "mentions": list(message.mentions),
-        "edited_at": _iso(message.edited_at),
-        "deleted": message.deleted,
-    }
-
-
 def conversation_payload(summary: ConversationSummary) -> dict[str, Any]:
     conversation, membership = summary.conversation, summary.membership
     return {
@@ -115,15 +96,15 @@ def conversation_payload(summary: ConversationSummary) -> dict[str, Any]:
         "type": conversation.kind,
         "title": conversation.title,
         "owner_id": conversation.owner_id,
-        "created_at": _iso(conversation.created_at),
-        "last_activity_at": _iso(conversation.last_activity_at),
+        "created_at": time_text(conversation.created_at),
+        "last_activity_at": time_text(conversation.last_activity_at),
         "members": [
             {
                 "user_id": m.user_id,
                 "username": m.username,
                 "display_name": m.display_name,
                 "role": m.role,
-                "joined_at": _iso(m.joined_at),
+                "joined_at": time_text(m.joined_at),
                 # read ticks after a reload; null for a member who keeps their reads private
                 "last_read_message_id": None
                 if m.last_read_message_id is None
@@ -196,11 +177,3 @@ class SyncPageDoc(serializers.Serializer):
 class ReadDoc(serializers.Serializer):
     conversation_id = serializers.IntegerField()
     last_read_message_id = serializers.CharField()
-
-
-class ChatServerSerializer(serializers.Serializer[Any]):
-    """A chat server as service discovery hands it out (login, GET chat/server)."""
-
-    id = serializers.CharField()
-    url = serializers.CharField(help_text="WebSocket URL; append ?ticket=<ticket>.")
-    region = serializers.CharField()

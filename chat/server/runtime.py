@@ -31,12 +31,13 @@ from typing import Any, Protocol
 import orjson
 from django.conf import settings
 
-from chat import redis_keys
-from chat.delivery import Origin
+from chat.domain.errors import StoreUnavailable
+from chat.domain.events import Origin
 from chat.protocol import CLOSE_BAD_TICKET, CLOSE_TOO_MANY_SOCKETS
-from chat.redis_keys import ChatServerEntry
 from chat.selectors import send_rules_forget
-from chat.sending import SendBatcher, StoreUnavailable
+from chat.server.sending import SendBatcher
+from chat.store.redis import keys as redis_keys
+from chat.store.redis.keys import ChatServerEntry
 from chatproject.redis_client import get_async_redis
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import orjson
 from django.conf import settings
 
-from chat import redis_keys
+from chat.store.redis import keys as redis_keys
 from chatproject.redis_client import get_async_redis, get_redis
 
 _TICKET_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # token_urlsafe(32)

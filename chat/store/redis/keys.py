@@ -24,7 +24,7 @@ import orjson
 import redis
 import redis.asyncio as aioredis
 
-from chat.records import PendingMessage
+from chat.domain.records import PendingMessage
 
 _SRV = "chat:srv:{}"
 _SRV_INDEX = "chat:srv:index"

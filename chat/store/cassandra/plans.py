@@ -25,7 +25,7 @@ from cassandra.concurrent import execute_concurrent
 from cassandra.query import BatchStatement, BatchType, BoundStatement, Statement
 from django.conf import settings
 
-from chat.cql.session import cassandra_prepare, cassandra_session, execute_async
+from chat.store.cassandra.session import cassandra_prepare, cassandra_session, execute_async
 
 T = TypeVar("T")
 Query = tuple[str, tuple[Any, ...]]

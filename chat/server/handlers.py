@@ -10,12 +10,12 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chat import redis_keys
-from chat.exceptions import ConversationNotFound
+from chat.domain.errors import ConversationNotFound
 from chat.fanout import publish_to_users_async
+from chat.protocol import message_payload
 from chat.selectors import conversation_member_ids, device_sync_page
-from chat.serializers import message_payload
 from chat.services import conversation_mark_read
+from chat.store.redis import keys as redis_keys
 from chatproject.errors import RateLimited
 from chatproject.redis_client import get_async_redis
 

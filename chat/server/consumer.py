@@ -19,13 +19,14 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import protocol, realtime
-from chat.delivery import Origin
-from chat.limits import SocketBudget
+from chat import protocol
+from chat.domain.events import Origin
 from chat.protocol import CLOSE_BAD_TICKET, CLOSE_DRAINING, frame_text
-from chat.runtime import chat_runtime
-from chat.sending import message_submit
-from chat.tickets import TicketInvalid, ticket_redeem
+from chat.server import handlers
+from chat.server.budget import SocketBudget
+from chat.server.runtime import chat_runtime
+from chat.server.sending import message_submit
+from chat.store.redis.tickets import TicketInvalid, ticket_redeem
 from chatproject.errors import RateLimited, ServiceError
 from presence.services import presence_heartbeat, presence_heartbeat_soon
 
@@ -72,7 +73,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.attached = True
         # the login may have ended between the check above and the attach, when the close that
         # logout sends to this user's chat servers could not find this socket yet: check again
-        if not await realtime.device_login_alive(user_id=self.user_id, device_id=self.device_id):
+        if not await handlers.device_login_alive(user_id=self.user_id, device_id=self.device_id):
             await self.close_with(CLOSE_BAD_TICKET)
             return
         await presence_heartbeat(user_id=self.user_id, device_id=self.device_id, conn_id=self.conn_id)
@@ -99,7 +100,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if user is None or not user.is_authenticated or session is None or not session.session_key:
                 return None
             identity = int(user.pk), f"session:{session.session_key}"
-        if not await realtime.device_login_alive(user_id=identity[0], device_id=identity[1]):
+        if not await handlers.device_login_alive(user_id=identity[0], device_id=identity[1]):
             log.info("websocket refused: the device's login has ended")
             return None
         return identity
@@ -155,7 +156,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._message_send(frame)
         elif isinstance(frame, protocol.SyncRequest):
             self._spend("sync")
-            async for batch in realtime.sync_frames(user_id=self.user_id, since=frame.since):
+            async for batch in handlers.sync_frames(user_id=self.user_id, since=frame.since):
                 await self.send_text(frame_text(batch))
         elif isinstance(frame, protocol.Heartbeat):
             self._spend("heartbeat")
@@ -163,7 +164,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_text('{"type":"heartbeat.ack"}')
         elif isinstance(frame, protocol.Typing):
             self._spend("typing")
-            await realtime.typing_announce(
+            await handlers.typing_announce(
                 user_id=self.user_id,
                 conversation_id=frame.conversation_id,
                 skip_conn=self.conn_id,
@@ -171,7 +172,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
         elif isinstance(frame, protocol.ReadMarker):
             self._spend("read")
-            await realtime.read_mark(
+            await handlers.read_mark(
                 user_id=self.user_id,
                 conversation_id=frame.conversation_id,
                 message_id=frame.message_id,
@@ -180,7 +181,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
 
     async def _message_send(self, frame: protocol.MessageSend) -> None:
-        entry = await realtime.send_budget_take(user_id=self.user_id)
+        entry = await handlers.send_budget_take(user_id=self.user_id)
         runtime = chat_runtime()
         try:
             await message_submit(
@@ -192,5 +193,5 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 origin=Origin(server_id=runtime.server_id, conn_id=self.conn_id),
             )
         except ServiceError:
-            await realtime.send_budget_return(user_id=self.user_id, entry=entry)
+            await handlers.send_budget_return(user_id=self.user_id, entry=entry)
             raise

@@ -1,7 +1,7 @@
 """Budgets of a chat server socket's frames (DESIGN.md §4 "Limits").
 
 `message.send` is budgeted per user across all of the user's sockets, in Redis
-(CHAT_RATE_LIMIT_MESSAGES per CHAT_RATE_LIMIT_WINDOW s, `chat.realtime.send_budget_take`). Every
+(CHAT_RATE_LIMIT_MESSAGES per CHAT_RATE_LIMIT_WINDOW s, `chat.server.handlers.send_budget_take`). Every
 other frame type has a budget per socket, kept in the socket's own memory (no round trip), in
 CHAT_FRAME_BUDGETS per CHAT_FRAME_BUDGET_WINDOW seconds; a user has at most
 CHAT_SOCKETS_PER_USER sockets, so these bound a user too. Frames the server cannot parse count

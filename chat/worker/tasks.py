@@ -11,8 +11,8 @@ from typing import Any
 
 from celery import shared_task
 
-from chat import redis_keys
-from chat.delivery import messages_store_and_route
+from chat.store.redis import keys as redis_keys
+from chat.worker.pipeline import messages_store_and_route
 from chatproject.redis_client import get_redis
 
 
@@ -30,7 +30,7 @@ def messages_sync(*, items: list[dict[str, Any]], batch: dict[str, str] | None =
     """Store, route and acknowledge a batch of messages from the chat servers or the REST API.
 
     `batch` names the chat server and batch id to report done (the sending window of
-    `chat.sending.SendBatcher`).
+    `chat.server.sending.SendBatcher`).
     """
     return len(messages_store_and_route(items=items, batch=batch))
 

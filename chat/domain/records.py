@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from chat.snowflake import snowflake_timestamp_ms
+from chat.domain.snowflake import snowflake_timestamp_ms
 
 
 def snowflake_datetime(snowflake_id: int) -> datetime:

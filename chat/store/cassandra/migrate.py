@@ -1,6 +1,6 @@
 """Versioned CQL schema migrations.
 
-Migration files live in `chat/cql/migrations/` as `NNNN_name.cql`: statements separated by `;`,
+Migration files live in `chat/store/cassandra/migrations/` as `NNNN_name.cql`: statements separated by `;`,
 with `{keyspace}` standing for the configured keyspace. `migrate` creates the keyspace with the
 replication of CASSANDRA_REPLICATION, then applies, in order, each file not yet recorded in
 `{keyspace}.schema_migrations`. A file edited after it was applied is refused (its checksum
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from chat.cql.session import cassandra_session
+from chat.store.cassandra.session import cassandra_session
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _FILE_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.cql$")

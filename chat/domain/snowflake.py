@@ -8,7 +8,7 @@ it waits for the next millisecond. Both waits are returned as durations by one l
 blocking API sleeps and the asyncio API awaits; the lock is never held while waiting.
 
 `snowflake_next_id()` / `snowflake_next_id_async()` use the process's generator, whose worker id
-is leased from Redis (`chat.worker_lease`) on first use, renewed by a daemon thread, released at
+is leased from Redis (`chat.domain.worker_lease`) on first use, renewed by a daemon thread, released at
 exit, and claimed again in a forked child. In JSON an ID is a decimal string.
 """
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from chat.worker_lease import WorkerLeaseError, WorkerLeaseHolder
+from chat.domain.worker_lease import WorkerLeaseError, WorkerLeaseHolder
 from chatproject.redis_client import get_redis
 
 EPOCH_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z; never change it: IDs would stop sorting by time

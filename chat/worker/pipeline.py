@@ -22,18 +22,19 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import orjson
 import redis
 from django.conf import settings
 
-from chat import redis_keys
-from chat.records import PendingMessage, StoredMessage
-from chat.serializers import message_payload
+from chat.domain.events import Origin
+from chat.domain.records import PendingMessage, StoredMessage
+from chat.domain.snowflake import snowflake_next_id, snowflake_timestamp_ms
+from chat.protocol import message_payload
 from chat.services import conversations_touch, messages_store
-from chat.snowflake import snowflake_next_id, snowflake_timestamp_ms
+from chat.store.redis import keys as redis_keys
 from chatproject.redis_client import get_redis
 from notifications.tasks import notify_offline_members
 
@@ -55,27 +56,6 @@ def _live_servers(client: redis.Redis, wanted: set[str]) -> set[str]:
         live = {entry.id for entry in redis_keys.servers_live(client)}
         _live_servers_cache = (time.monotonic() + LIVE_SERVERS_CACHE_SECONDS, live)
     return live
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Where the acknowledgement of a message goes."""
-
-    server_id: str | None = None  # chat server of the sending device's socket
-    conn_id: str | None = None
-    reply_key: str | None = None  # REST: the API server waits on this key
-
-    def as_dict(self) -> dict[str, str]:
-        return {k: v for k, v in (("s", self.server_id), ("c", self.conn_id), ("r", self.reply_key)) if v}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Origin:
-        return cls(server_id=data.get("s"), conn_id=data.get("c"), reply_key=data.get("r"))
-
-
-def sync_item(*, pending: PendingMessage, origin: Origin) -> dict[str, Any]:
-    """One entry of a sync task's batch (JSON)."""
-    return {"m": pending.as_dict(), "o": origin.as_dict()}
 
 
 def _renumber_late(pending: PendingMessage, *, now_ms: int) -> PendingMessage:

@@ -1,0 +1,1 @@
+"""The API server's chat endpoints: REST views, input serializers, URLs."""

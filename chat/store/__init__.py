@@ -1,0 +1,1 @@
+"""Storage: Cassandra (`cassandra/`) and Redis (`redis/`). Imports only `chat.domain`."""

@@ -1,0 +1,1 @@
+"""Every Redis key family of chat (registry, routing, delivery channels, claims, limits, tickets)."""

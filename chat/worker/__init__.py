@@ -1,0 +1,2 @@
+"""The sync-queue worker (Celery): the tasks and the store-then-route pipeline. Imported only by
+Celery (`chatproject.celery` discovers `chat.worker.tasks`)."""
