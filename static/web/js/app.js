@@ -23,6 +23,7 @@ const state = {
   lists: new Map(), // id → MessageList
   users: new Map(), // id → {id, username, display_name, avatar_url}
   presence: new Map(), // user id → status
+  lastSeen: new Map(), // user id → last_active_at (ISO)
   current: null, // open conversation id
   view: 'empty',
   typing: new Map(), // conversation id → Map(user id → expiry)
@@ -268,7 +269,10 @@ async function loadPresence() {
   if (!ids.size) return;
   try {
     const answer = await api.get(`presence${query({ user_ids: [...ids].slice(0, 100).join(',') })}`);
-    for (const entry of answer.results || answer) state.presence.set(entry.user_id, entry.status);
+    for (const entry of answer.results || answer) {
+      state.presence.set(entry.user_id, entry.status);
+      if (entry.last_active_at) state.lastSeen.set(entry.user_id, entry.last_active_at);
+    }
   } catch {
     /* presence is a nicety */
   }
@@ -421,7 +425,11 @@ function renderChatHead(conversation) {
     const user = state.users.get(other?.user_id) || {};
     paintAvatar(avatar, { name: conversationTitle(conversation), url: user.avatar_url, seed: other?.user_id });
     const status = state.presence.get(other?.user_id);
-    $('chat-subtitle').textContent = typingNames(conversation.id) ? 'typing…' : status === 'online' ? 'Online' : status ? 'Offline' : `@${other?.username || ''}`;
+    const seen = state.lastSeen.get(other?.user_id);
+    const day = seen ? formatDay(seen) : '';
+    const when = day === 'Today' || day === 'Yesterday' ? day.toLowerCase() : `on ${day}`;
+    const offline = seen ? `Last seen ${when} at ${formatClock(seen)}` : 'Offline';
+    $('chat-subtitle').textContent = typingNames(conversation.id) ? 'typing…' : status === 'online' ? 'Online' : status ? offline : `@${other?.username || ''}`;
   } else {
     paintAvatar(avatar, { name: conversationTitle(conversation), seed: `g${conversation.id}` });
     $('chat-subtitle').textContent = conversation.members.map((m) => (m.user_id === ME ? 'you' : m.display_name || m.username)).join(', ');
@@ -733,6 +741,7 @@ client.on('typing', (frame) => {
 });
 client.on('presence', (frame) => {
   state.presence.set(frame.user_id, frame.status);
+  if (frame.last_active_at) state.lastSeen.set(frame.user_id, frame.last_active_at);
   renderConversationList();
   if (state.current) renderChatHead(state.conversations.get(state.current));
 });
@@ -747,22 +756,32 @@ client.on('reset', async () => {
 // The server sends no live event when I am added to a conversation, or one is renamed, until a
 // message arrives in it: the list is read again with the periodic re-sync and when the tab returns.
 let listRefreshedAt = Date.now();
-async function refreshList() {
-  if (Date.now() - listRefreshedAt < 20000) return;
+let freshConnection = false;
+async function refreshList({ force = false } = {}) {
+  if (!force && Date.now() - listRefreshedAt < 20000) return;
   listRefreshedAt = Date.now();
   try {
     await loadConversations();
     renderConversationList();
-    if (state.current && state.conversations.has(state.current)) renderChatHead(state.conversations.get(state.current));
+    if (state.current && state.conversations.has(state.current)) {
+      renderChatHead(state.conversations.get(state.current));
+      markRead(); // the open conversation stays read whatever the list said a moment ago
+    }
   } catch {
     /* the next round will do */
   }
 }
 document.addEventListener('visibilitychange', () => document.visibilityState === 'visible' && refreshList());
 
+// After each (re)connect's catch-up the list is read again at once: the server's unread counts
+// are the truth, and a list read just before may have lagged behind the newest stored messages
 client.on('synced', () => {
   if (state.current) markRead();
-  refreshList();
+  refreshList({ force: freshConnection });
+  freshConnection = false;
+});
+client.on('state', (status) => {
+  if (status === 'open') freshConnection = true;
 });
 client.on('logged_out', () => window.location.assign('/login'));
 client.on('state', (status, detail) => {
