@@ -125,11 +125,36 @@ _DRF_CODES: dict[type[Exception], str] = {
 }
 
 
+# nginx's client_max_body_size: it buffers a body up to this whole before passing it on
+_DISCARD_MAX = 10 * 1024 * 1024
+
+
+def _discard_body(request: Any) -> None:
+    """Read and drop a refused body that the load balancer is sending: a server that answers
+    while the load balancer is still writing the body, then closes, makes it answer 502 instead
+    of our 413. Only bodies the load balancer lets through (it buffers them whole, so they arrive
+    at once); one announced larger reached this server directly and is not waited for."""
+    django_request = getattr(request, "_request", request)
+    stream = getattr(django_request, "_stream", None)
+    try:
+        announced = int(getattr(django_request, "META", {}).get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return
+    if stream is None or announced > _DISCARD_MAX:
+        return
+    try:
+        while stream.read(65536):
+            pass
+    except OSError:
+        return
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF EXCEPTION_HANDLER: every 4xx leaves the API in the one error body."""
     if isinstance(exc, ServiceError):
         return Response(exc.as_body(), status=exc.http_status)
     if isinstance(exc, RequestDataTooBig):  # DATA_UPLOAD_MAX_MEMORY_SIZE, checked on Content-Length
+        _discard_body(context.get("request"))
         error = TooLarge(f"The body is over the limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
         return Response(error.as_body(), status=error.http_status)
     if isinstance(exc, Http404):

@@ -1,4 +1,4 @@
-"""The attacks of tests/security run against one real stack per run (tests/stack.py): nginx in
+"""The attacks of tests/security run against one real stack (tests/stack.py): nginx in
 front of two API servers, two daphne chat servers, the Celery workers, on this run's test
 databases. Users are registered through the API, as an outside client would."""
 
@@ -19,7 +19,9 @@ from tests.stack import Stack, api_call
 PASSWORD = "correct-horse-battery-staple"
 
 
-@pytest.fixture(scope="session")
+# package scope: stopped once the package's tests are done, so that it never runs beside the stacks
+# of other test modules (they would share the chat server ids chat-1, chat-2 in one Redis registry)
+@pytest.fixture(scope="package")
 def security_stack(
     tmp_path_factory: pytest.TempPathFactory, django_db_setup: None, cassandra_keyspace: str
 ) -> Iterator[Stack]:
