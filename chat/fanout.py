@@ -7,33 +7,36 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-import orjson
-
+from chat.domain.events import DeliveryEvent, DeviceSocketsClose, FrameToUsers, SendRulesStale
 from chat.domain.records import StoredMessage
-from chat.protocol import message_payload
+from chat.protocol import frame_text, message_updated_frame
 from chat.store.redis import keys as redis_keys
 from chatproject.redis_client import get_async_redis, get_redis
 
 log = logging.getLogger(__name__)
 
 
-def _batches(
-    routes: dict[int, set[str]], *, text: str, skip_conn: str | None, skip_server: str | None
-) -> dict[str, list[dict[str, object]]]:
+def users_by_server(routes: Mapping[int, Iterable[str]]) -> dict[str, list[int]]:
+    """The users of a routing-table answer grouped by the chat server that holds them."""
     by_server: dict[str, list[int]] = defaultdict(list)
     for uid, servers in routes.items():
         for server_id in servers:
             by_server[server_id].append(uid)
-    batches: dict[str, list[dict[str, object]]] = {}
-    for server_id, uids in by_server.items():
-        event: dict[str, object] = {"users": uids, "text": text}
-        if skip_conn and server_id == skip_server:
-            event["skip"] = skip_conn
-        batches[server_id] = [event]
-    return batches
+    return by_server
+
+
+def _batches(
+    routes: dict[int, set[str]], *, text: str, skip_conn: str | None, skip_server: str | None
+) -> dict[str, list[DeliveryEvent]]:
+    return {
+        server_id: [
+            FrameToUsers(user_ids=uids, text=text, skip_conn=skip_conn if server_id == skip_server else None)
+        ]
+        for server_id, uids in users_by_server(routes).items()
+    }
 
 
 def publish_to_users(*, user_ids: Iterable[int], frame: dict[str, Any]) -> None:
@@ -43,7 +46,7 @@ def publish_to_users(*, user_ids: Iterable[int], frame: dict[str, Any]) -> None:
         return
     client = get_redis()
     routes = redis_keys.routes_for_users(client, users)
-    batches = _batches(routes, text=orjson.dumps(frame).decode(), skip_conn=None, skip_server=None)
+    batches = _batches(routes, text=frame_text(frame), skip_conn=None, skip_server=None)
     redis_keys.deliveries_publish(client, batches)
 
 
@@ -60,15 +63,13 @@ async def publish_to_users_async(
         return
     client = get_async_redis()
     routes = await redis_keys.routes_for_users_async(client, users)
-    batches = _batches(routes, text=orjson.dumps(frame).decode(), skip_conn=skip_conn, skip_server=server_id)
+    batches = _batches(routes, text=frame_text(frame), skip_conn=skip_conn, skip_server=server_id)
     await redis_keys.deliveries_publish_async(client, batches)
 
 
 def message_updated_broadcast(*, message: StoredMessage, member_ids: set[int]) -> None:
     """Send `message.updated` (an edit or a delete) to every live device of the members."""
-    publish_to_users(
-        user_ids=member_ids, frame={"type": "message.updated", "message": message_payload(message)}
-    )
+    publish_to_users(user_ids=member_ids, frame=message_updated_frame(message))
 
 
 def send_rules_changed(*, conversation_ids: list[int] | None) -> None:
@@ -77,7 +78,7 @@ def send_rules_changed(*, conversation_ids: list[int] | None) -> None:
     expires by itself (CHAT_SEND_RULES_CACHE_SECONDS)."""
     try:
         client = get_redis()
-        event: dict[str, object] = {"rules": conversation_ids}
+        event = SendRulesStale(conversation_ids=conversation_ids)
         redis_keys.deliveries_publish(
             client, {entry.id: [event] for entry in redis_keys.servers_live(client)}
         )
@@ -91,5 +92,5 @@ def device_sockets_close(*, user_id: int, device_ids: list[str] | None, except_d
     this runs checks the login itself once attached (`ChatConsumer.connect`)."""
     client = get_redis()
     servers = redis_keys.routes_for_users(client, [user_id]).get(user_id, set())
-    event: dict[str, object] = {"close_devices": {"u": user_id, "d": device_ids, "x": except_device}}
+    event = DeviceSocketsClose(user_id=user_id, device_ids=device_ids, except_device=except_device)
     redis_keys.deliveries_publish(client, {server_id: [event] for server_id in servers})

@@ -171,3 +171,21 @@ def message_payload(message: StoredMessage) -> dict[str, Any]:
         "edited_at": time_text(message.edited_at),
         "deleted": message.deleted,
     }
+
+
+def message_new_frame(message: StoredMessage) -> dict[str, Any]:
+    return {"type": "message.new", "message": message_payload(message)}
+
+
+def message_updated_frame(message: StoredMessage) -> dict[str, Any]:
+    return {"type": "message.updated", "message": message_payload(message)}
+
+
+def message_ack_frame(message: StoredMessage) -> dict[str, Any]:
+    """To the sending device, once its message is stored."""
+    return {
+        "type": "message.ack",
+        "client_msg_id": message.client_msg_id,
+        "message_id": str(message.id),
+        "conversation_id": message.conversation_id,
+    }

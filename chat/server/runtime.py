@@ -32,7 +32,17 @@ import orjson
 from django.conf import settings
 
 from chat.domain.errors import StoreUnavailable
-from chat.domain.events import Origin
+from chat.domain.events import (
+    BatchDone,
+    DeliveryEvent,
+    DeviceSocketsClose,
+    FrameToSocket,
+    FrameToUsers,
+    Origin,
+    SendRulesStale,
+    SocketClose,
+    deliveries_decode,
+)
 from chat.protocol import CLOSE_BAD_TICKET, CLOSE_TOO_MANY_SOCKETS
 from chat.selectors import send_rules_forget
 from chat.server.sending import SendBatcher
@@ -149,9 +159,9 @@ class ChatServerRuntime:
             conn_id=conn.conn_id,
             limit=settings.CHAT_SOCKETS_PER_USER,
         )
-        remote: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        remote: dict[str, list[DeliveryEvent]] = defaultdict(list)
         for server_id, conn_id in evicted:
-            event = {"close_conn": conn_id, "code": CLOSE_TOO_MANY_SOCKETS}
+            event = SocketClose(conn_id=conn_id, code=CLOSE_TOO_MANY_SOCKETS)
             if server_id == self.server_id:
                 await self.deliver([event])
             else:
@@ -174,43 +184,36 @@ class ChatServerRuntime:
                 client, user_id=conn.user_id, server_id=self.server_id, conn_id=conn.conn_id
             )
 
-    async def deliver(self, events: list[dict[str, Any]]) -> None:
+    async def deliver(self, events: list[DeliveryEvent]) -> None:
         """Write a batch of delivery events to the local sockets they name, in order."""
         for event in events:
-            if "done" in event:  # a sync batch of this server is finished: its slot frees
-                self.batcher.done(event["done"])
-                continue
-            if "rules" in event:  # members or blocks changed: cached send rules are stale
-                send_rules_forget(conversation_ids=event["rules"])
-                continue
-            if "close_conn" in event:  # one socket too many for its user
-                conn = self.connections.get(event["close_conn"])
-                if conn is not None:
-                    await self._close(conn, int(event["code"]))
-                continue
-            if "close_devices" in event:  # device logins ended: their sockets go
-                await self._close_devices(event["close_devices"])
-                continue
-            text = event["text"]
-            if "conn" in event:
-                conn = self.connections.get(event["conn"])
-                if conn is not None:
-                    await self._send(conn, text)
-                continue
-            skip = event.get("skip")
-            for user_id in event["users"]:
-                for conn_id in list(self.by_user.get(user_id, ())):
-                    if conn_id != skip and (conn := self.connections.get(conn_id)) is not None:
+            match event:
+                case FrameToUsers(user_ids=user_ids, text=text, skip_conn=skip):
+                    for user_id in user_ids:
+                        for conn_id in list(self.by_user.get(user_id, ())):
+                            if conn_id != skip and (conn := self.connections.get(conn_id)) is not None:
+                                await self._send(conn, text)
+                case FrameToSocket(conn_id=conn_id, text=text):
+                    if (conn := self.connections.get(conn_id)) is not None:
                         await self._send(conn, text)
+                case BatchDone(batch_id=batch_id):
+                    self.batcher.done(batch_id)
+                case SendRulesStale(conversation_ids=conversation_ids):
+                    send_rules_forget(conversation_ids=conversation_ids)
+                case SocketClose(conn_id=conn_id, code=code):
+                    if (conn := self.connections.get(conn_id)) is not None:
+                        await self._close(conn, code)
+                case DeviceSocketsClose():
+                    await self._close_devices(event)
 
-    async def _close_devices(self, ended: dict[str, Any]) -> None:
-        devices = ended.get("d")
-        keep = ended.get("x")
-        for conn_id in list(self.by_user.get(int(ended["u"]), ())):
+    async def _close_devices(self, ended: DeviceSocketsClose) -> None:
+        for conn_id in list(self.by_user.get(ended.user_id, ())):
             conn = self.connections.get(conn_id)
             if conn is None:
                 continue
-            if (devices is None and conn.device_id != keep) or (devices and conn.device_id in devices):
+            if (ended.device_ids is None and conn.device_id != ended.except_device) or (
+                ended.device_ids and conn.device_id in ended.device_ids
+            ):
                 await self._close(conn, CLOSE_BAD_TICKET)
 
     async def _close(self, conn: LocalConnection, code: int) -> None:
@@ -274,8 +277,8 @@ class ChatServerRuntime:
                     if message is None or message.get("type") != "message":
                         continue
                     try:
-                        events = orjson.loads(message["data"])
-                    except orjson.JSONDecodeError:
+                        events = deliveries_decode(message["data"])
+                    except (ValueError, TypeError):
                         log.error("chat server %s: undecodable delivery batch", self.server_id)
                         continue
                     await self.deliver(events)

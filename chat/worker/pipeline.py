@@ -25,14 +25,14 @@ from collections import defaultdict
 from dataclasses import replace
 from typing import Any
 
-import orjson
 import redis
 from django.conf import settings
 
-from chat.domain.events import Origin
+from chat.domain.events import BatchDone, DeliveryEvent, FrameToSocket, FrameToUsers, SyncBatch, SyncItem
 from chat.domain.records import PendingMessage, StoredMessage
 from chat.domain.snowflake import snowflake_next_id, snowflake_timestamp_ms
-from chat.protocol import message_payload
+from chat.fanout import users_by_server
+from chat.protocol import frame_text, message_ack_frame, message_new_frame, message_payload
 from chat.services import conversations_touch, messages_store
 from chat.store.redis import keys as redis_keys
 from chatproject.redis_client import get_redis
@@ -66,21 +66,18 @@ def _renumber_late(pending: PendingMessage, *, now_ms: int) -> PendingMessage:
     return pending
 
 
-def _text(frame: dict[str, Any]) -> str:
-    return orjson.dumps(frame).decode()
-
-
 def messages_store_and_route(
     *, items: list[dict[str, Any]], batch: dict[str, str] | None = None
 ) -> list[StoredMessage]:
     """Store a batch from the sync queue, deliver it, acknowledge it; returns what is stored.
 
-    `batch` ({"s": chat server, "b": batch id}): after the acks, that server is told the batch is
-    done, which frees its slot in the server's sending window.
+    `items` are encoded `SyncItem`s; `batch` an encoded `SyncBatch`: after the acks, that chat
+    server is told the batch is done, which frees its slot in the server's sending window.
     """
     now_ms = int(time.time() * 1000)
-    pending = [_renumber_late(PendingMessage.from_dict(item["m"]), now_ms=now_ms) for item in items]
-    origins = [Origin.from_dict(item.get("o") or {}) for item in items]
+    decoded = [SyncItem.decode(item) for item in items]
+    pending = [_renumber_late(item.pending, now_ms=now_ms) for item in decoded]
+    origins = [item.origin for item in decoded]
     results = messages_store(pending=pending)
 
     client = get_redis()
@@ -96,44 +93,32 @@ def messages_store_and_route(
     routes = redis_keys.routes_for_users(client, member_ids) if member_ids else {}
     live_servers = _live_servers(client, {s for servers in routes.values() for s in servers})
 
-    batches: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    batches: dict[str, list[DeliveryEvent]] = defaultdict(list)
     offline: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for p, message, origin in new:
-        text = _text({"type": "message.new", "message": message_payload(message)})
-        by_server: dict[str, list[int]] = defaultdict(list)
-        for uid in p.recipient_ids:
-            servers = routes.get(uid, set()) & live_servers
-            for server_id in servers:
-                by_server[server_id].append(uid)
+        text = frame_text(message_new_frame(message))
+        live_routes = {uid: routes.get(uid, set()) & live_servers for uid in p.recipient_ids}
+        for uid, servers in live_routes.items():
             if not servers and uid != p.sender_id:
                 offline[uid].append((message.conversation_id, message.id))
-        for server_id, uids in by_server.items():
-            event: dict[str, Any] = {"users": uids, "text": text}
-            if origin.conn_id and origin.server_id == server_id:
-                event["skip"] = origin.conn_id  # the sending device gets the ack instead
-            batches[server_id].append(event)
+        for server_id, uids in users_by_server(live_routes).items():
+            # the sending device gets the ack instead
+            skip = origin.conn_id if origin.server_id == server_id else None
+            batches[server_id].append(FrameToUsers(user_ids=uids, text=text, skip_conn=skip))
 
     replies: list[tuple[str, str]] = []
     for result, origin in zip(results, origins, strict=True):
         message = result.message
         if origin.reply_key:
-            replies.append(
-                (
-                    origin.reply_key,
-                    _text({"message": message_payload(message), "duplicate": result.duplicate}),
-                )
-            )
+            reply = {"message": message_payload(message), "duplicate": result.duplicate}
+            replies.append((origin.reply_key, frame_text(reply)))
         elif origin.server_id and origin.conn_id:
-            ack = {
-                "type": "message.ack",
-                "client_msg_id": message.client_msg_id,
-                "message_id": str(message.id),
-                "conversation_id": message.conversation_id,
-            }
-            batches[origin.server_id].append({"conn": origin.conn_id, "text": _text(ack)})
+            ack = FrameToSocket(conn_id=origin.conn_id, text=frame_text(message_ack_frame(message)))
+            batches[origin.server_id].append(ack)
 
-    if batch and batch.get("s") and batch.get("b"):
-        batches[batch["s"]].append({"done": batch["b"]})
+    done = SyncBatch.decode(batch)
+    if done is not None:
+        batches[done.server_id].append(BatchDone(batch_id=done.batch_id))
     redis_keys.deliveries_publish(client, batches)
     # the conversations' newest message and the senders' read markers follow the acks (they are
     # not the message; a redelivered task repeats them), and precede the REST replies so that an

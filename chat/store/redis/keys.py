@@ -24,6 +24,7 @@ import orjson
 import redis
 import redis.asyncio as aioredis
 
+from chat.domain.events import DeliveryEvent, deliveries_encode
 from chat.domain.records import PendingMessage
 
 _SRV = "chat:srv:{}"
@@ -261,24 +262,24 @@ async def user_socket_remove(client: aioredis.Redis, *, user_id: int, server_id:
 # ---------------------------------------------------------------- delivery
 
 
-def deliveries_publish(client: redis.Redis, batches: Mapping[str, list[dict[str, object]]]) -> None:
+def deliveries_publish(client: redis.Redis, batches: Mapping[str, Sequence[DeliveryEvent]]) -> None:
     """Publish each chat server's batch of delivery events on its channel, in one round trip."""
     if not batches:
         return
     with client.pipeline(transaction=False) as pipe:
         for server_id, events in batches.items():
-            pipe.publish(delivery_channel(server_id), orjson.dumps(events))
+            pipe.publish(delivery_channel(server_id), deliveries_encode(events))
         pipe.execute()
 
 
 async def deliveries_publish_async(
-    client: aioredis.Redis, batches: Mapping[str, list[dict[str, object]]]
+    client: aioredis.Redis, batches: Mapping[str, Sequence[DeliveryEvent]]
 ) -> None:
     if not batches:
         return
     async with client.pipeline(transaction=False) as pipe:
         for server_id, events in batches.items():
-            pipe.publish(delivery_channel(server_id), orjson.dumps(events))
+            pipe.publish(delivery_channel(server_id), deliveries_encode(events))
         await pipe.execute()
 
 

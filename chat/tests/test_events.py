@@ -1,0 +1,59 @@
+"""The records that cross processes: each decodes to what was encoded."""
+
+from __future__ import annotations
+
+import pytest
+
+from chat.domain.events import (
+    BatchDone,
+    DeliveryEvent,
+    DeviceSocketsClose,
+    FrameToSocket,
+    FrameToUsers,
+    Origin,
+    SendRulesStale,
+    SocketClose,
+    SyncBatch,
+    SyncItem,
+    deliveries_decode,
+    deliveries_encode,
+)
+from chat.domain.records import PendingMessage
+
+
+def test_every_delivery_event_survives_the_channel() -> None:
+    """A batch of every kind of delivery event decodes to the same events, in order."""
+    events: list[DeliveryEvent] = [
+        FrameToUsers(user_ids=[1, 2], text='{"type":"typing"}', skip_conn="c1"),
+        FrameToUsers(user_ids=[3], text="{}"),
+        FrameToSocket(conn_id="c2", text='{"type":"message.ack"}'),
+        BatchDone(batch_id="b1"),
+        SendRulesStale(conversation_ids=[7]),
+        SendRulesStale(conversation_ids=None),
+        SocketClose(conn_id="c3", code=4429),
+        DeviceSocketsClose(user_id=5, device_ids=None, except_device="token:x"),
+    ]
+    assert deliveries_decode(deliveries_encode(events)) == events
+
+
+def test_an_unknown_delivery_event_is_refused() -> None:
+    """A batch with an event of no known kind is not half-applied."""
+    with pytest.raises(ValueError, match="unknown delivery event"):
+        deliveries_decode(b'[{"k":"done","batch_id":"b"},{"k":"nope"}]')
+
+
+def test_sync_items_and_batches_survive_the_queue() -> None:
+    """What a chat server enqueues is what the worker reads back."""
+    pending = PendingMessage(
+        id=123,
+        conversation_id=4,
+        sender_id=1,
+        client_msg_id="m1",
+        body="hi",
+        mentions=(2,),
+        recipient_ids=(1, 2),
+    )
+    item = SyncItem(pending=pending, origin=Origin(server_id="chat-1", conn_id="c1"))
+    assert SyncItem.decode(item.encode()) == item
+    assert SyncBatch.decode(SyncBatch(server_id="chat-1", batch_id="b").encode()) == SyncBatch("chat-1", "b")
+    assert SyncBatch.decode(None) is None
