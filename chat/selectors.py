@@ -213,7 +213,7 @@ def _late_window() -> int:
     return int(settings.CHAT_LATE_ID_SECONDS * 1000) << TIMESTAMP_SHIFT
 
 
-def sync_lower_bound(since: int) -> int:
+def catch_up_lower_bound(since: int) -> int:
     """Where a sync from `since` really starts: CHAT_LATE_ID_SECONDS of ID space earlier.
 
     A message may be stored after a device saw a larger ID, but never with an ID older than
@@ -223,7 +223,7 @@ def sync_lower_bound(since: int) -> int:
     return max(0, since - _late_window())
 
 
-def device_sync_page(*, user_id: int, since: int, limit: int) -> tuple[SyncPage, int]:
+def catch_up_page(*, user_id: int, since: int, limit: int) -> tuple[SyncPage, int]:
     """One page of a device's sync from `since` (its cur_max_message_id), looking back the late
     window; returns the page and the `since` of the next call.
 
@@ -231,7 +231,7 @@ def device_sync_page(*, user_id: int, since: int, limit: int) -> tuple[SyncPage,
     after this page (its look-back lands on the page's last ID), so paging never repeats itself;
     after the last page it is the newest ID seen (or `since`).
     """
-    page = message_sync(user_id=user_id, since=sync_lower_bound(since), limit=limit)
+    page = message_sync(user_id=user_id, since=catch_up_lower_bound(since), limit=limit)
     last = page.cur_max_message_id
     if page.has_more:
         return page, min(MAX_ID, last + _late_window())

@@ -1,9 +1,10 @@
 """Writes on conversations and messages.
 
-The message write path is split so that the sync queue can sit in the middle (DESIGN.md §4):
-`message_prepare` validates and numbers a message on the chat or API server; `messages_persist`
-stores a batch (idempotently, race-safe per (sender, client_msg_id)) and moves the PostgreSQL
-side along; `message_send` is both in one call, for callers that store synchronously.
+A send is one action with one pair of names (docs/architecture.md): `check_message_input` and
+`check_message_send` validate (no I/O; a chat server runs them on its event loop, against its cached
+send rules), `check_message_send_blocking` does the same with a read of the rules (the REST send);
+after the message sync queue, the worker's `do_send_messages` stores with `do_store_messages`
+(idempotent per (sender, client_msg_id)) and moves PostgreSQL along with `conversations_touch`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from accounts.models import User
 from accounts.selectors import blocker_ids_among, user_blocked_between
 from chat.domain.errors import (
     AccountInactive,
-    ClientMsgIdReused,
     ConversationNotFound,
     GroupFull,
     MessageDeleted,
@@ -234,7 +234,7 @@ def mentions_resolve(*, body: str, members: dict[str, int], sender_id: int) -> t
     return tuple(found)
 
 
-def message_check_input(*, client_msg_id: object, body: object) -> None:
+def check_message_input(*, client_msg_id: object, body: object) -> None:
     """The checks of a send that need nothing but the frame (no I/O).
 
     Raises: MessageInvalid / MessageTooLong.
@@ -246,10 +246,10 @@ def message_check_input(*, client_msg_id: object, body: object) -> None:
     _check_body(body)
 
 
-def message_build(
+def check_message_send(
     *, rules: SendRules, message_id: int, sender_id: int, conversation_id: int, client_msg_id: str, body: str
 ) -> PendingMessage:
-    """A checked send (`message_check_input`) against its conversation's rules, as a numbered
+    """A checked send (`check_message_input`) against its conversation's rules, as a numbered
     message ready for the sync queue (no I/O: the chat servers call it on their event loop).
 
     Raises: ConversationNotFound (not a member), AccountInactive (the sender was deactivated),
@@ -272,14 +272,16 @@ def message_build(
     )
 
 
-def message_prepare(*, sender_id: int, conversation_id: int, client_msg_id: str, body: str) -> PendingMessage:
+def check_message_send_blocking(
+    *, sender_id: int, conversation_id: int, client_msg_id: str, body: str
+) -> PendingMessage:
     """Validate a message and give it its Snowflake ID; nothing is stored (blocking callers).
 
     Raises: MessageInvalid / MessageTooLong (bad input), ConversationNotFound (not a member),
     UserBlocked (a direct conversation whose pair is blocked).
     """
-    message_check_input(client_msg_id=client_msg_id, body=body)
-    return message_build(
+    check_message_input(client_msg_id=client_msg_id, body=body)
+    return check_message_send(
         rules=conversation_send_rules(conversation_id=conversation_id),
         message_id=snowflake_next_id(),
         sender_id=sender_id,
@@ -350,32 +352,15 @@ def conversations_touch(*, messages: Sequence[StoredMessage]) -> None:
         )
 
 
-def messages_store(*, pending: Sequence[PendingMessage]) -> list[StoredResult]:
+def do_store_messages(*, pending: Sequence[PendingMessage]) -> list[StoredResult]:
     """Store a batch of prepared messages in the message store; one result per input, in order.
 
-    Idempotent and race-safe: the (sender, client_msg_id) claim is a Cassandra lightweight
-    transaction, so however many times and places one message is stored, exactly one is stored
-    and every call returns that one. The PostgreSQL side follows with `conversations_touch`.
+    Idempotent and race-safe: the (sender, client_msg_id) claim is taken in Redis and checked
+    against the claim table (`messages_write`), so however many times and places one message is
+    stored, exactly one is stored and every call returns that one. The PostgreSQL side follows
+    with `conversations_touch`.
     """
-    return message_store.messages_store(pending=pending)
-
-
-def messages_persist(*, pending: Sequence[PendingMessage]) -> list[StoredResult]:
-    """`messages_store`, then `conversations_touch` of what was stored."""
-    results = messages_store(pending=pending)
-    conversations_touch(messages=[r.message for r in results])
-    return results
-
-
-def message_send(*, sender_id: int, conversation_id: int, client_msg_id: str, body: str) -> StoredResult:
-    """Prepare and persist one message at once (the REST send, until it goes through the queue)."""
-    pending = message_prepare(
-        sender_id=sender_id, conversation_id=conversation_id, client_msg_id=client_msg_id, body=body
-    )
-    [result] = messages_persist(pending=[pending])
-    if result.message.conversation_id != conversation_id:
-        raise ClientMsgIdReused()
-    return result
+    return message_store.messages_write(pending=pending)
 
 
 def _own_message(*, user_id: int, conversation_id: int, message_id: int) -> StoredMessage:

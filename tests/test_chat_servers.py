@@ -17,7 +17,7 @@ from django.db import connection
 from accounts.models import User
 from chat.domain.events import Origin, sync_item
 from chat.domain.snowflake import TIMESTAMP_SHIFT
-from chat.services import conversation_direct_open, message_prepare
+from chat.services import check_message_send_blocking, conversation_direct_open
 from chat.worker.tasks import messages_sync
 from chatproject.celery import app as celery_app
 from tests.chat_client import Device
@@ -185,7 +185,7 @@ def _history_bodies(stack: Stack, conversation_id: int, token: str) -> list[str]
 
 
 def _prepare(sender: User, conversation_id: int, body: str) -> Any:
-    return message_prepare(
+    return check_message_send_blocking(
         sender_id=sender.pk, conversation_id=conversation_id, client_msg_id=body, body=body
     )
 

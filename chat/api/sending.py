@@ -9,13 +9,13 @@ import orjson
 
 from chat.domain.errors import ClientMsgIdReused, StoreTimeout, StoreUnavailable
 from chat.domain.events import Origin, sync_item
-from chat.services import message_prepare
+from chat.services import check_message_send_blocking
 from chat.store.redis import keys as redis_keys
 from chat.sync_queue import SYNC_QUEUE, messages_sync
 from chatproject.redis_client import get_redis
 
 
-def message_send_queued(
+def queue_message_send_and_wait(
     *, sender_id: int, conversation_id: int, client_msg_id: str, body: str, timeout: float = 10.0
 ) -> tuple[dict[str, Any], bool]:
     """The REST send: the same sync queue as a WebSocket send.
@@ -24,7 +24,7 @@ def message_send_queued(
     resend of a stored one; raises StoreTimeout when the worker does not answer in time (the
     client resends with the same client_msg_id, which is idempotent).
     """
-    pending = message_prepare(
+    pending = check_message_send_blocking(
         sender_id=sender_id, conversation_id=conversation_id, client_msg_id=client_msg_id, body=body
     )
     reply_key = uuid.uuid4().hex

@@ -18,7 +18,7 @@ from accounts.models import User
 from accounts.selectors import device_id_for_request
 from accounts.serializers import ChatServerSerializer
 from chat import selectors, services
-from chat.api.sending import message_send_queued
+from chat.api.sending import queue_message_send_and_wait
 from chat.api.serializers import (
     ConversationCreateInput,
     ConversationDoc,
@@ -176,7 +176,7 @@ class MessageListApi(APIView):
     )
     def post(self, request: Request, conversation_id: int) -> Response:
         data = _parse(MessageCreateInput, request.data)
-        payload, duplicate = message_send_queued(
+        payload, duplicate = queue_message_send_and_wait(
             sender_id=_me(request).id, conversation_id=conversation_id, **data
         )
         return Response(payload, status=status.HTTP_200_OK if duplicate else status.HTTP_201_CREATED)
@@ -244,7 +244,7 @@ class SyncApi(APIView):
     )
     def get(self, request: Request) -> Response:
         query = _parse(SyncQuery, request.query_params)
-        page, next_since = selectors.device_sync_page(
+        page, next_since = selectors.catch_up_page(
             user_id=_me(request).id, since=query["since"], limit=query["limit"]
         )
         return Response(

@@ -1,6 +1,6 @@
 """Plain, typed values that cross the layers of the message path.
 
-`PendingMessage` is what `message_prepare` validated and numbered: it is JSON-serialisable
+`PendingMessage` is what `check_message_send_blocking` validated and numbered: it is JSON-serialisable
 (`as_dict`/`from_dict`) so the sync queue can carry it between processes. `StoredMessage` is a
 message as the store returns it; `StoredResult` says which message a persist actually stored.
 """

@@ -25,7 +25,7 @@ from chat.protocol import CLOSE_BAD_TICKET, CLOSE_DRAINING, frame_text
 from chat.server import handlers
 from chat.server.budget import SocketBudget
 from chat.server.runtime import chat_runtime
-from chat.server.sending import message_submit
+from chat.server.sending import queue_message_send
 from chat.store.redis.tickets import TicketInvalid, ticket_redeem
 from chatproject.errors import RateLimited, ServiceError
 from presence.services import presence_heartbeat, presence_heartbeat_soon
@@ -156,7 +156,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._message_send(frame)
         elif isinstance(frame, protocol.SyncRequest):
             self._spend("sync")
-            async for batch in handlers.sync_frames(user_id=self.user_id, since=frame.since):
+            async for batch in handlers.catch_up_frames(user_id=self.user_id, since=frame.since):
                 await self.send_text(frame_text(batch))
         elif isinstance(frame, protocol.Heartbeat):
             self._spend("heartbeat")
@@ -184,7 +184,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         entry = await handlers.send_budget_take(user_id=self.user_id)
         runtime = chat_runtime()
         try:
-            await message_submit(
+            await queue_message_send(
                 batcher=runtime.batcher,
                 sender_id=self.user_id,
                 conversation_id=frame.conversation_id,

@@ -13,7 +13,7 @@ from django.conf import settings
 from chat.domain.errors import ConversationNotFound
 from chat.fanout import publish_to_users_async
 from chat.protocol import message_payload
-from chat.selectors import conversation_member_ids, device_sync_page
+from chat.selectors import catch_up_page, conversation_member_ids
 from chat.services import conversation_mark_read
 from chat.store.redis import keys as redis_keys
 from chatproject.errors import RateLimited
@@ -56,11 +56,11 @@ async def send_budget_return(*, user_id: int, entry: str) -> None:
     await redis_keys.rate_limit_return(get_async_redis(), user_id=user_id, entry=entry)
 
 
-async def sync_frames(*, user_id: int, since: int) -> AsyncIterator[dict[str, Any]]:
+async def catch_up_frames(*, user_id: int, since: int) -> AsyncIterator[dict[str, Any]]:
     """The `sync.batch` frames for a device at `since`, ascending, then `sync.done`.
 
     At most CHAT_SYNC_MAX_MESSAGES messages per `sync` frame. The pages are those of `GET sync`
-    (`device_sync_page`): when more are waiting, the last batch says `has_more`, and sync.done's
+    (`catch_up_page`): when more are waiting, the last batch says `has_more`, and sync.done's
     `cur_max_message_id` is where the next `sync` continues, right after this answer.
     """
     sent = 0
@@ -68,9 +68,7 @@ async def sync_frames(*, user_id: int, since: int) -> AsyncIterator[dict[str, An
     newest = since  # the newest ID this answer looked at
     while has_more and sent < settings.CHAT_SYNC_MAX_MESSAGES:
         limit = min(settings.CHAT_SYNC_BATCH, settings.CHAT_SYNC_MAX_MESSAGES - sent)
-        page, since = await database_sync_to_async(device_sync_page)(
-            user_id=user_id, since=since, limit=limit
-        )
+        page, since = await database_sync_to_async(catch_up_page)(user_id=user_id, since=since, limit=limit)
         newest = max(newest, page.cur_max_message_id)
         sent += len(page.messages)
         has_more = page.has_more

@@ -1,6 +1,6 @@
 """The sending side of the message sync queue.
 
-A chat server validates and numbers each `message.send` (`message_submit`), then hands it to the
+A chat server validates and numbers each `message.send` (`queue_message_send`), then hands it to the
 process's `SendBatcher`, which enqueues sends together as one `chat.messages_sync` task: one broker
 round trip, one storage round and one PostgreSQL update for many messages (DESIGN.md §7). The REST
 API enqueues the same task with a reply key and waits for the stored message.
@@ -21,7 +21,7 @@ from chat.domain.events import Origin, sync_item
 from chat.domain.records import PendingMessage
 from chat.domain.snowflake import snowflake_next_id_async
 from chat.selectors import conversation_send_rules, conversation_send_rules_cached
-from chat.services import message_build, message_check_input
+from chat.services import check_message_input, check_message_send
 from chat.sync_queue import SYNC_QUEUE, messages_sync
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ class SendBatcher:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-async def message_submit(
+async def queue_message_send(
     *,
     batcher: SendBatcher,
     sender_id: int,
@@ -129,7 +129,7 @@ async def message_submit(
 
     Raises the ServiceError of a refused message (not a member, blocked, too long...).
     """
-    message_check_input(client_msg_id=client_msg_id, body=body)
+    check_message_input(client_msg_id=client_msg_id, body=body)
     rules = conversation_send_rules_cached(conversation_id=conversation_id)
     if rules is None:
         # not thread-sensitive: the sends of many sockets are validated in parallel threads (each
@@ -138,7 +138,7 @@ async def message_submit(
         rules = await database_sync_to_async(conversation_send_rules, thread_sensitive=False)(
             conversation_id=conversation_id, cache=True
         )
-    pending = message_build(
+    pending = check_message_send(
         rules=rules,
         message_id=await snowflake_next_id_async(),
         sender_id=sender_id,

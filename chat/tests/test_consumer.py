@@ -471,16 +471,16 @@ async def test_redelivered_task_routes_again_and_stores_once(alice: User, bob: U
     (the fan-out may not have happened the first time) and stores one message."""
     from chat.domain.events import Origin, sync_item
     from chat.selectors import message_history
-    from chat.services import message_prepare
-    from chat.worker.pipeline import messages_store_and_route
+    from chat.services import check_message_send_blocking
+    from chat.worker.pipeline import do_send_messages
 
     b1 = await _connect(bob)
-    pending = await database_sync_to_async(message_prepare)(
+    pending = await database_sync_to_async(check_message_send_blocking)(
         sender_id=alice.pk, conversation_id=direct, client_msg_id="redelivered", body="twice?"
     )
     item = sync_item(pending=pending, origin=Origin())
     for _ in range(2):
-        await database_sync_to_async(messages_store_and_route)(items=[item])
+        await database_sync_to_async(do_send_messages)(items=[item])
         assert (await _recv_type(b1, "message.new"))["message"]["id"] == str(pending.id)
     page = await database_sync_to_async(message_history)(
         user_id=alice.pk, conversation_id=direct, limit=10, before=None, after=None, around=None

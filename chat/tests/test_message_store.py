@@ -73,8 +73,8 @@ def _clean(cassandra_clean: str) -> None:
 def test_storing_the_same_message_twice_changes_nothing() -> None:
     """A redelivered message is stored once: one row in history, one per inbox, one mention."""
     msg = pending(10, at(T0), mentions=(2,))
-    first = store.messages_store(pending=[msg])
-    again = store.messages_store(pending=[msg])
+    first = store.messages_write(pending=[msg])
+    again = store.messages_write(pending=[msg])
     assert [r.duplicate for r in first + again] == [False, False]
     assert [m.id for m in store.conversation_history(conversation_id=10, limit=10).messages] == [msg.id]
     for user in (1, 2):
@@ -86,8 +86,8 @@ def test_resend_with_a_new_id_returns_the_first_message() -> None:
     """The same (sender, client_msg_id) under a new ID stores nothing and reports the first ID."""
     first = pending(11, at(T0), client_msg_id="abc")
     resend = pending(11, at(T0 + 5), client_msg_id="abc", body="other text")
-    store.messages_store(pending=[first])
-    [result] = store.messages_store(pending=[resend])
+    store.messages_write(pending=[first])
+    [result] = store.messages_write(pending=[resend])
     assert result.duplicate
     assert result.pending_id == resend.id
     assert result.message.id == first.id
@@ -95,14 +95,14 @@ def test_resend_with_a_new_id_returns_the_first_message() -> None:
     assert [m.id for m in store.conversation_history(conversation_id=11, limit=10).messages] == [first.id]
     # another sender may use the same client_msg_id
     other = pending(11, at(T0 + 6), sender=2, client_msg_id="abc")
-    assert not store.messages_store(pending=[other])[0].duplicate
+    assert not store.messages_write(pending=[other])[0].duplicate
 
 
 def test_one_batch_with_a_message_twice_stores_it_once() -> None:
     """Two entries of one batch sharing a client_msg_id end as one message."""
     a = pending(12, at(T0), client_msg_id="dup")
     b = pending(12, at(T0 + 1), client_msg_id="dup")
-    results = store.messages_store(pending=[a, b])
+    results = store.messages_write(pending=[a, b])
     assert results[0].message.id == results[1].message.id
     assert len(store.conversation_history(conversation_id=12, limit=10).messages) == 1
 
@@ -115,7 +115,7 @@ def test_concurrent_stores_of_one_client_msg_id_agree_on_one_message() -> None:
 
     def persist(msg: PendingMessage) -> None:
         barrier.wait()
-        [result] = store.messages_store(pending=[msg])
+        [result] = store.messages_write(pending=[msg])
         results.append(result.message.id)
 
     threads = [threading.Thread(target=persist, args=(m,)) for m in candidates]
@@ -132,7 +132,7 @@ def test_concurrent_stores_of_one_client_msg_id_agree_on_one_message() -> None:
 async def test_concurrent_async_stores_agree_on_one_message() -> None:
     """The asyncio path is race-safe too, and its reads see the single winner."""
     candidates = [pending(14, at(T0 + i), client_msg_id="race-async") for i in range(6)]
-    outcomes = await asyncio.gather(*(store.messages_store_async(pending=[m]) for m in candidates))
+    outcomes = await asyncio.gather(*(store.messages_write_async(pending=[m]) for m in candidates))
     ids = {outcome[0].message.id for outcome in outcomes}
     history = await store.conversation_history_async(conversation_id=14, limit=10)
     assert ids == {m.id for m in history.messages}
@@ -147,7 +147,7 @@ def test_loser_finishes_storing_a_winner_whose_writer_died() -> None:
     claimed = redis_keys.message_claims(get_redis(), [orphan], ttl=60)
     plans.run_plan(_first_steps_only(store._store_plan([orphan], claimed), steps=1))  # the claim read only
     assert store.conversation_history(conversation_id=15, limit=10).messages == []
-    [result] = store.messages_store(pending=[pending(15, at(T0 + 9), client_msg_id="orphan")])
+    [result] = store.messages_write(pending=[pending(15, at(T0 + 9), client_msg_id="orphan")])
     assert result.duplicate
     assert result.message.id == orphan.id
     assert [m.id for m in store.conversation_history(conversation_id=15, limit=10).messages] == [orphan.id]
@@ -158,9 +158,9 @@ def test_a_claim_redis_forgot_is_found_in_the_claim_table_and_given_back() -> No
     """After the Redis claims are gone (expired, or Redis lost them), a resend still finds the
     first message through the claim table, and Redis holds that first message's claim again."""
     first = pending(16, at(T0), client_msg_id="forgotten")
-    store.messages_store(pending=[first])
+    store.messages_write(pending=[first])
     assert redis_keys.message_claims_clear(get_redis()) == 1
-    [result] = store.messages_store(pending=[pending(16, at(T0 + 3), client_msg_id="forgotten")])
+    [result] = store.messages_write(pending=[pending(16, at(T0 + 3), client_msg_id="forgotten")])
     assert (result.duplicate, result.message.id) == (True, first.id)
     [holder] = redis_keys.message_claims(
         get_redis(), [pending(16, at(T0 + 4), client_msg_id="forgotten")], ttl=60
@@ -179,11 +179,11 @@ def _first_steps_only(plan: plans.Plan[object], *, steps: int) -> plans.Plan[Non
 def test_redelivery_after_an_edit_does_not_undo_it() -> None:
     """Edits and deletes are written later than the original, so a late re-store loses to them."""
     msg = pending(16, at(T0), mentions=(2,))
-    store.messages_store(pending=[msg])
+    store.messages_write(pending=[msg])
     stored = store.message_get(conversation_id=16, message_id=msg.id)
     assert stored is not None
     edited = store.message_update_body(message=stored, body="fixed")
-    store.messages_store(pending=[msg])
+    store.messages_write(pending=[msg])
     again = store.message_get(conversation_id=16, message_id=msg.id)
     assert again is not None
     assert (again.body, again.edited_at) == ("fixed", edited.edited_at)
@@ -194,11 +194,11 @@ def test_redelivery_after_an_edit_does_not_undo_it() -> None:
 def test_tombstone_is_visible_everywhere_and_survives_redelivery() -> None:
     """A deleted message stays as a tombstone without body in history, sync and mentions."""
     msg = pending(17, at(T0), mentions=(2,))
-    store.messages_store(pending=[msg])
+    store.messages_write(pending=[msg])
     stored = store.message_get(conversation_id=17, message_id=msg.id)
     assert stored is not None
     store.message_tombstone(message=stored)
-    store.messages_store(pending=[msg])
+    store.messages_write(pending=[msg])
     views = [
         store.conversation_history(conversation_id=17, limit=5).messages,
         store.user_sync(user_id=1, since=0, limit=5).messages,
@@ -211,7 +211,7 @@ def test_tombstone_is_visible_everywhere_and_survives_redelivery() -> None:
 
 def _store_at(conversation_id: int, times: list[int]) -> list[int]:
     ids = sorted(at(t) for t in times)
-    store.messages_store(pending=[pending(conversation_id, i) for i in ids])
+    store.messages_write(pending=[pending(conversation_id, i) for i in ids])
     return ids
 
 
@@ -310,15 +310,15 @@ def test_sync_returns_exactly_my_messages_after_since_ascending() -> None:
 
 def _store_ids(conversation_id: int, times: list[int], *, recipients: tuple[int, ...]) -> list[int]:
     ids = [at(t) for t in times]
-    store.messages_store(pending=[pending(conversation_id, i, recipients=recipients) for i in ids])
+    store.messages_write(pending=[pending(conversation_id, i, recipients=recipients) for i in ids])
     return ids
 
 
 def test_mentions_page_newest_first() -> None:
     """Mentions of a user across conversations, newest first, paged with `before`."""
     ids = [at(T0 + i * 7 * DAY_MS) for i in range(5)]
-    store.messages_store(pending=[pending(40 + i % 2, mid, mentions=(2,)) for i, mid in enumerate(ids)])
-    store.messages_store(pending=[pending(40, at(T0 + 1), mentions=(3,))])
+    store.messages_write(pending=[pending(40 + i % 2, mid, mentions=(2,)) for i, mid in enumerate(ids)])
+    store.messages_write(pending=[pending(40, at(T0 + 1), mentions=(3,))])
     first = store.user_mentions(user_id=2, before=None, limit=3)
     assert [m.id for m in first.messages] == ids[::-1][:3]
     assert first.has_more
@@ -330,7 +330,7 @@ def test_mentions_page_newest_first() -> None:
 def test_unread_counts_skip_own_and_deleted_messages_and_cap() -> None:
     """Unread = others' live messages after the read marker, capped."""
     ids = [at(T0 + i * DAY_MS) for i in range(8)]
-    store.messages_store(pending=[pending(50, mid, sender=1 if i % 4 else 2) for i, mid in enumerate(ids)])
+    store.messages_write(pending=[pending(50, mid, sender=1 if i % 4 else 2) for i, mid in enumerate(ids)])
     deleted = store.message_get(conversation_id=50, message_id=ids[5])
     assert deleted is not None
     store.message_tombstone(message=deleted)

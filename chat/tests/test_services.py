@@ -1,4 +1,5 @@
-"""The split write path: message_prepare → (sync queue) → messages_persist, and its PostgreSQL side."""
+"""The split write path: check_message_send_blocking → (sync queue) → do_store_messages and
+conversations_touch, its PostgreSQL side."""
 
 from __future__ import annotations
 
@@ -17,10 +18,17 @@ from chat.store.cassandra import message_store
 pytestmark = pytest.mark.usefixtures("cassandra_clean")
 
 
+def _persist(pending: list[Any]) -> list[Any]:
+    """What the sync worker does with a batch, less the routing: store, then move PostgreSQL along."""
+    results = services.do_store_messages(pending=pending)
+    services.conversations_touch(messages=[r.message for r in results])
+    return results
+
+
 def test_prepare_numbers_and_describes_a_message_without_storing_it(alice: Any, bob: Any, carol: Any) -> None:
     """A PendingMessage carries its ID, members and mentions, survives JSON, and nothing is stored."""
     group = services.conversation_group_create(owner=alice, title="t", member_ids=[bob.pk, carol.pk])
-    pending = services.message_prepare(
+    pending = services.check_message_send_blocking(
         sender_id=alice.pk, conversation_id=group.pk, client_msg_id="c-1", body="hey @carol"
     )
     assert pending.recipient_ids == tuple(sorted((alice.pk, bob.pk, carol.pk)))
@@ -34,19 +42,19 @@ def test_prepare_refuses_before_numbering(alice: Any, bob: Any, carol: Any) -> N
     """Non-members, empty and oversized bodies and bad client ids are refused with domain errors."""
     conversation, _ = services.conversation_direct_open(user=alice, other_id=bob.pk)
     with pytest.raises(ConversationNotFound):
-        services.message_prepare(
+        services.check_message_send_blocking(
             sender_id=carol.pk, conversation_id=conversation.pk, client_msg_id="a", body="x"
         )
     with pytest.raises(MessageInvalid):
-        services.message_prepare(
+        services.check_message_send_blocking(
             sender_id=alice.pk, conversation_id=conversation.pk, client_msg_id="a", body=" "
         )
     with pytest.raises(MessageInvalid):
-        services.message_prepare(
+        services.check_message_send_blocking(
             sender_id=alice.pk, conversation_id=conversation.pk, client_msg_id="a b", body="x"
         )
     with pytest.raises(MessageTooLong):
-        services.message_prepare(
+        services.check_message_send_blocking(
             sender_id=alice.pk, conversation_id=conversation.pk, client_msg_id="a", body="x" * 10_001
         )
 
@@ -55,13 +63,13 @@ def test_persist_stores_a_batch_once_and_moves_the_conversation(alice: Any, bob:
     """One call stores several messages; a repeated batch changes nothing; PG follows the newest."""
     conversation, _ = services.conversation_direct_open(user=alice, other_id=bob.pk)
     batch = [
-        services.message_prepare(
+        services.check_message_send_blocking(
             sender_id=sender.pk, conversation_id=conversation.pk, client_msg_id=f"b-{i}", body=f"m{i}"
         )
         for i, sender in enumerate([alice, bob, alice])
     ]
-    first = services.messages_persist(pending=batch)
-    again = services.messages_persist(pending=batch)
+    first = _persist(pending=batch)
+    again = _persist(pending=batch)
     assert [r.message.id for r in first] == [r.message.id for r in again] == [p.id for p in batch]
     stored = message_store.conversation_history(conversation_id=conversation.pk, limit=10).messages
     assert [m.id for m in stored] == [p.id for p in reversed(batch)]
@@ -72,20 +80,24 @@ def test_persist_stores_a_batch_once_and_moves_the_conversation(alice: Any, bob:
     )
     assert markers == {alice.pk: batch[2].id, bob.pk: batch[1].id}
     # a late, older batch never moves the conversation back
-    services.messages_persist(pending=batch[:1])
+    _persist(pending=batch[:1])
     assert Conversation.objects.get(pk=conversation.pk).last_message_id == batch[-1].id
 
 
 def test_resend_in_a_later_batch_returns_the_first(alice: Any, bob: Any) -> None:
     """A resend numbered again is answered with the first message's ID; nothing new is stored."""
     conversation, _ = services.conversation_direct_open(user=alice, other_id=bob.pk)
-    first = services.message_send(
+    [first] = _persist(
+        [
+            services.check_message_send_blocking(
+                sender_id=alice.pk, conversation_id=conversation.pk, client_msg_id="r", body="x"
+            )
+        ]
+    )
+    resend = services.check_message_send_blocking(
         sender_id=alice.pk, conversation_id=conversation.pk, client_msg_id="r", body="x"
     )
-    resend = services.message_prepare(
-        sender_id=alice.pk, conversation_id=conversation.pk, client_msg_id="r", body="x"
-    )
-    [result] = services.messages_persist(pending=[resend])
+    [result] = _persist(pending=[resend])
     assert (result.duplicate, result.message.id, result.pending_id) == (True, first.message.id, resend.id)
     assert len(message_store.conversation_history(conversation_id=conversation.pk, limit=5).messages) == 1
 
@@ -93,10 +105,10 @@ def test_resend_in_a_later_batch_returns_the_first(alice: Any, bob: Any) -> None
 def test_read_marker_accepts_a_stored_message_the_conversation_row_has_not_seen(alice: Any, bob: Any) -> None:
     """A message stored by the store alone still counts as a valid read marker."""
     conversation, _ = services.conversation_direct_open(user=alice, other_id=bob.pk)
-    pending = services.message_prepare(
+    pending = services.check_message_send_blocking(
         sender_id=alice.pk, conversation_id=conversation.pk, client_msg_id="q", body="x"
     )
-    message_store.messages_store(pending=[pending])
+    message_store.messages_write(pending=[pending])
     marker = services.conversation_mark_read(
         user_id=bob.pk, conversation_id=conversation.pk, message_id=pending.id
     )

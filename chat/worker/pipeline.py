@@ -1,7 +1,7 @@
 """The message sync queue's work (design note §4.2): store, then route.
 
 A sync task carries a batch of `PendingMessage`s, each with its **origin** (the chat server and
-connection of the sending device, or the reply key of a REST request). `messages_store_and_route`:
+connection of the sending device, or the reply key of a REST request). `do_send_messages`:
 
 1. gives a fresh ID to any message whose ID is older than CHAT_LATE_ID_SECONDS — nobody has been
    told its ID yet (the ack comes after storage), and so no device can have synced past a message
@@ -33,7 +33,7 @@ from chat.domain.records import PendingMessage, StoredMessage
 from chat.domain.snowflake import snowflake_next_id, snowflake_timestamp_ms
 from chat.fanout import users_by_server
 from chat.protocol import frame_text, message_ack_frame, message_new_frame, message_payload
-from chat.services import conversations_touch, messages_store
+from chat.services import conversations_touch, do_store_messages
 from chat.store.redis import keys as redis_keys
 from chatproject.redis_client import get_redis
 from notifications.tasks import notify_offline_members
@@ -66,7 +66,7 @@ def _renumber_late(pending: PendingMessage, *, now_ms: int) -> PendingMessage:
     return pending
 
 
-def messages_store_and_route(
+def do_send_messages(
     *, items: list[dict[str, Any]], batch: dict[str, str] | None = None
 ) -> list[StoredMessage]:
     """Store a batch from the sync queue, deliver it, acknowledge it; returns what is stored.
@@ -78,7 +78,7 @@ def messages_store_and_route(
     decoded = [SyncItem.decode(item) for item in items]
     pending = [_renumber_late(item.pending, now_ms=now_ms) for item in decoded]
     origins = [item.origin for item in decoded]
-    results = messages_store(pending=pending)
+    results = do_store_messages(pending=pending)
 
     client = get_redis()
     # route what is new, and also what a redelivered task had stored before its worker died (same

@@ -12,7 +12,7 @@ from typing import Any
 from celery import shared_task
 
 from chat.store.redis import keys as redis_keys
-from chat.worker.pipeline import messages_store_and_route
+from chat.worker.pipeline import do_send_messages
 from chatproject.redis_client import get_redis
 
 
@@ -32,7 +32,7 @@ def messages_sync(*, items: list[dict[str, Any]], batch: dict[str, str] | None =
     `batch` names the chat server and batch id to report done (the sending window of
     `chat.server.sending.SendBatcher`).
     """
-    return len(messages_store_and_route(items=items, batch=batch))
+    return len(do_send_messages(items=items, batch=batch))
 
 
 @shared_task(name="chat.registry_sweep", queue="sync", ignore_result=True)

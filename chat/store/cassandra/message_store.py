@@ -333,7 +333,7 @@ def _store_plan(pending: Sequence[PendingMessage], claimed: Sequence[PendingMess
     return _Stored(results=results, forgotten=forgotten)
 
 
-def messages_store(*, pending: Sequence[PendingMessage]) -> list[StoredResult]:
+def messages_write(*, pending: Sequence[PendingMessage]) -> list[StoredResult]:
     """Store messages idempotently in every table; one result per input, in order.
 
     For each message the (sender_id, client_msg_id) claim is taken in Redis and checked against
@@ -351,7 +351,7 @@ def messages_store(*, pending: Sequence[PendingMessage]) -> list[StoredResult]:
     return stored.results
 
 
-async def messages_store_async(*, pending: Sequence[PendingMessage]) -> list[StoredResult]:
+async def messages_write_async(*, pending: Sequence[PendingMessage]) -> list[StoredResult]:
     if not pending:
         return []
     client = get_async_redis()
