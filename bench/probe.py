@@ -35,6 +35,7 @@ def _stack_pids() -> dict[str, list[int]]:
         "api": "gunicorn",
         "worker-sync": "-Q sync",
         "worker-push": "-Q push",
+        "worker-sweep": "-Q sweep",
         "beat": "celery -A chatproject beat",
         "nginx": "nginx",
     }

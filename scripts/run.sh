@@ -87,6 +87,8 @@ CONF
     # the sync worker mostly waits on Cassandra and PostgreSQL: more processes than cores
     program worker-sync "$PY/celery -A chatproject worker -Q sync -n sync-%%h --concurrency ${SYNC_WORKER_CONCURRENCY:-6} --loglevel INFO"
     program worker-push "$PY/celery -A chatproject worker -Q push -n push-%%h --concurrency 1 --loglevel INFO"
+    # the periodic sweeps (presence, registry) on their own queue, never behind message batches
+    program worker-sweep "$PY/celery -A chatproject worker -Q sweep -n sweep-%%h --concurrency 1 --loglevel INFO"
     program beat "$PY/celery -A chatproject beat --schedule $VAR/celerybeat-schedule --pidfile= --loglevel INFO"
   } >"$CONF"
 }

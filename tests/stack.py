@@ -1,5 +1,5 @@
 """A real process stack for process-level tests: supervisord running the program set of `make run`
-(two API servers, two daphne chat servers, the sync and push Celery workers, beat) and an nginx
+(two API servers, two daphne chat servers, the sync, push and sweep Celery workers, beat) and an nginx
 load balancer, on free ports, in a scratch var dir, against the test databases of this run.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-PROGRAMS = {"api-1", "api-2", "chat-1", "chat-2", "worker-sync", "worker-push", "beat"}
+PROGRAMS = {"api-1", "api-2", "chat-1", "chat-2", "worker-sync", "worker-push", "worker-sweep", "beat"}
 
 
 def free_port() -> int:

@@ -1,6 +1,6 @@
 """The application processes of `make run` under supervisord, for real.
 
-Starts the whole process set (two API servers, two chat servers, the sync and push workers, beat)
+Starts the whole process set (two API servers, two chat servers, the sync, push and sweep workers, beat)
 and an nginx load balancer on free ports in a scratch var dir, then checks that the load balancer
 spreads requests over both API servers and that a killed process is restarted while the others
 keep running.

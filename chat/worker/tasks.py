@@ -35,7 +35,7 @@ def messages_sync(*, items: list[dict[str, Any]], batch: dict[str, str] | None =
     return len(do_send_messages(items=items, batch=batch))
 
 
-@shared_task(name="chat.registry_sweep", queue="sync", ignore_result=True)
+@shared_task(name="chat.registry_sweep", queue="sweep", ignore_result=True)
 def registry_sweep() -> int:
     """Remove the discovery and routing entries of chat servers that stopped refreshing."""
     return len(redis_keys.registry_sweep(get_redis()))
