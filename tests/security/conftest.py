@@ -4,9 +4,12 @@ databases. Users are registered through the API, as an outside client would."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,14 +25,16 @@ PASSWORD = "correct-horse-battery-staple"
 # package scope: stopped once the package's tests are done, so that it never runs beside the stacks
 # of other test modules (they would share the chat server ids chat-1, chat-2 in one Redis registry)
 @pytest.fixture(scope="package")
-def security_stack(
-    tmp_path_factory: pytest.TempPathFactory, django_db_setup: None, cassandra_keyspace: str
-) -> Iterator[Stack]:
+def security_stack(django_db_setup: None, cassandra_keyspace: str) -> Iterator[Stack]:
     # the PostgreSQL test database is new, so user ids start again: history of earlier runs would
     # show up in the new users' inboxes
     cassandra_truncate(cassandra_keyspace)
+    # a directory of our own: every pytest run that starts makes pytest's own temporary
+    # directories private again, and nginx's unprivileged workers must read this one
+    scratch = Path(tempfile.mkdtemp(prefix="chat-security-"))
+    scratch.chmod(0o755)
     s = Stack(
-        tmp_path_factory.mktemp("security-stack") / "var",
+        scratch / "var",
         extra_env={
             "POSTGRES_DB": str(connection.settings_dict["NAME"]),
             # these tests register many users from one address; the lockout tests count failures
@@ -47,6 +52,7 @@ def security_stack(
         yield s
     finally:
         s.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @dataclass

@@ -16,7 +16,7 @@ from tests.stack import Stack, api_call
 
 pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
 
-CLOSE_WAIT = 2.0  # the contract is "within a second"; the slack is for a loaded 2-core machine
+CLOSE_WAIT = 3.0  # the contract is "within a second"; the slack is for a loaded 2-core machine
 
 
 async def _alive(device: Device) -> bool:
