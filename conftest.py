@@ -51,7 +51,7 @@ def cassandra_truncate(keyspace: str) -> None:
         session.execute(f"TRUNCATE {keyspace}.{table}")
     # the store skips bucket-index rows it believes written; after a truncate they are gone
     from chat.store.cassandra.message_store import message_store_forget_cache
-    from chat.store.redis.keys import message_claims_clear
+    from chat.store.redis.claims import message_claims_clear
     from chatproject.redis_client import get_redis
 
     message_store_forget_cache()

@@ -15,7 +15,7 @@ from chat.domain.records import PendingMessage
 from chat.domain.snowflake import EPOCH_MS, snowflake_compose
 from chat.store.cassandra import message_store as store
 from chat.store.cassandra import plans
-from chat.store.redis import keys as redis_keys
+from chat.store.redis import claims
 from chatproject.redis_client import get_redis
 
 DAY_MS = 24 * 3600 * 1000
@@ -130,21 +130,23 @@ def test_concurrent_stores_of_one_client_msg_id_agree_on_one_message() -> None:
 
 
 async def test_concurrent_async_stores_agree_on_one_message() -> None:
-    """The asyncio path is race-safe too, and its reads see the single winner."""
+    """Stores raced from an event loop (each in a thread) agree too, and reads see the single winner."""
     candidates = [pending(14, at(T0 + i), client_msg_id="race-async") for i in range(6)]
-    outcomes = await asyncio.gather(*(store.messages_write_async(pending=[m]) for m in candidates))
+    outcomes = await asyncio.gather(
+        *(asyncio.to_thread(store.messages_write, pending=[m]) for m in candidates)
+    )
     ids = {outcome[0].message.id for outcome in outcomes}
-    history = await store.conversation_history_async(conversation_id=14, limit=10)
+    history = await asyncio.to_thread(store.conversation_history, conversation_id=14, limit=10)
     assert ids == {m.id for m in history.messages}
     assert len(ids) == 1
-    synced = await store.user_sync_async(user_id=1, since=0, limit=10)
+    synced = await asyncio.to_thread(store.user_sync, user_id=1, since=0, limit=10)
     assert [m.id for m in synced.messages] == list(ids)
 
 
 def test_loser_finishes_storing_a_winner_whose_writer_died() -> None:
     """A claim taken by a writer that died before its rows: the resend stores and returns it."""
     orphan = pending(15, at(T0), client_msg_id="orphan", mentions=(2,))
-    claimed = redis_keys.message_claims(get_redis(), [orphan], ttl=60)
+    claimed = claims.message_claims(get_redis(), [orphan], ttl=60)
     plans.run_plan(_first_steps_only(store._store_plan([orphan], claimed), steps=1))  # the claim read only
     assert store.conversation_history(conversation_id=15, limit=10).messages == []
     [result] = store.messages_write(pending=[pending(15, at(T0 + 9), client_msg_id="orphan")])
@@ -159,10 +161,10 @@ def test_a_claim_redis_forgot_is_found_in_the_claim_table_and_given_back() -> No
     first message through the claim table, and Redis holds that first message's claim again."""
     first = pending(16, at(T0), client_msg_id="forgotten")
     store.messages_write(pending=[first])
-    assert redis_keys.message_claims_clear(get_redis()) == 1
+    assert claims.message_claims_clear(get_redis()) == 1
     [result] = store.messages_write(pending=[pending(16, at(T0 + 3), client_msg_id="forgotten")])
     assert (result.duplicate, result.message.id) == (True, first.id)
-    [holder] = redis_keys.message_claims(
+    [holder] = claims.message_claims(
         get_redis(), [pending(16, at(T0 + 4), client_msg_id="forgotten")], ttl=60
     )
     assert holder.id == first.id

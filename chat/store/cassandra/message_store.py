@@ -1,4 +1,4 @@
-"""The message store: every CQL statement of chat history lives here (STYLE.md rule 2).
+"""The message store: reads and writes of chat history (STYLE.md rule 2; the CQL itself is in `tables.py`).
 
 Tables (chat/store/cassandra/migrations/0001_messages.cql, described in docs/message-store.md):
 messages by conversation and by recipient inbox, mentions by user, one "non-empty buckets" index
@@ -8,14 +8,14 @@ Design points:
 - Every query is a prepared statement (`cassandra_prepare`), run at the consistency of
   CASSANDRA_CONSISTENCY.
 - Idempotency of (sender, client_msg_id): concurrent stores are arbitrated by an atomic claim in
-  Redis (`redis_keys.message_claims`, kept CHAT_CLAIM_TTL seconds, holding the whole winning
+  Redis (`chat.store.redis.claims`, kept CHAT_CLAIM_TTL seconds, holding the whole winning
   message); the claim row in `message_client_ids` is its durable record, read for any claim Redis
   calls new (Redis may have expired or lost an older one) and written before the message's rows.
   This costs a read and a plain write per message where a lightweight transaction (Paxos: four
   round trips inside Cassandra) cost several times more of the node's CPU; see
   docs/message-store.md for the argument.
-- Reads and writes are written once, as plans (`chat.store.cassandra.plans`), and run either blocking with
-  `execute_concurrent` or from asyncio without blocking the loop.
+- Reads and writes are plans (`chat.store.cassandra.plans`), run with `execute_concurrent`; the
+  statements, partitions and row decoding are in `chat.store.cassandra.tables`.
 - Message rows are written `USING TIMESTAMP` derived from the message ID, so storing a message
   again writes identical cells (idempotent), while an edit or delete, written at the current
   time, always wins over a late re-store of the original.
@@ -41,151 +41,38 @@ from chat.domain.records import (
     StoredResult,
     pending_as_stored,
 )
-from chat.domain.snowflake import EPOCH_MS, MAX_ID, snowflake_timestamp_ms
-from chat.store.cassandra.plans import Plan, Query, Rows, run_plan, run_plan_async, run_plans
-from chat.store.redis import keys as redis_keys
-from chatproject.redis_client import get_async_redis, get_redis
-
-BUCKET_MS = 10 * 24 * 3600 * 1000  # ten days; fixed forever: it is part of every partition key
-_BUCKETS_PER_STEP = 8
-_MAX_BUCKET = (MAX_ID >> 22) // BUCKET_MS + 1
-
-_MSG = "message_id, sender_id, client_msg_id, body, mentions, edited_at, deleted"
-_INBOX_COLUMNS = (
-    "(user_id, bucket, message_id, conversation_id, sender_id, client_msg_id, body, mentions, deleted)"
+from chat.domain.snowflake import MAX_ID
+from chat.store.cassandra.plans import Plan, Query, run_plan, run_plans
+from chat.store.cassandra.tables import (
+    DELETE_CONVERSATION_ROW,
+    DELETE_INBOX_ROW,
+    DELETE_MENTION_ROW,
+    EDIT_CONVERSATION_ROW,
+    EDIT_INBOX_ROW,
+    EDIT_MENTION_ROW,
+    HISTORY_NEWEST_FIRST,
+    HISTORY_OLDEST_FIRST,
+    INSERT_CLAIM,
+    INSERT_CONVERSATION_BUCKET,
+    INSERT_CONVERSATION_ROW,
+    INSERT_INBOX_ROW,
+    INSERT_MENTION_BUCKET,
+    INSERT_MENTION_ROW,
+    INSERT_USER_BUCKET,
+    MENTIONS_NEWEST_FIRST,
+    SELECT_CLAIM,
+    SELECT_CONVERSATION_MESSAGE,
+    SYNC_OLDEST_FIRST,
+    UNREAD_SCAN,
+    Walk,
+    bucket_of,
+    edit_timestamp,
+    row_message,
+    walk,
+    write_timestamp,
 )
-
-INSERT_CLAIM = (
-    "INSERT INTO {ks}.message_client_ids (sender_id, client_msg_id, message_id, conversation_id, body, "
-    "mentions, recipient_ids) VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
-SELECT_CLAIM = (
-    "SELECT message_id, conversation_id, body, mentions, recipient_ids FROM {ks}.message_client_ids "
-    "WHERE sender_id = ? AND client_msg_id = ?"
-)
-INSERT_CONVERSATION_ROW = (
-    "INSERT INTO {ks}.messages_by_conversation (conversation_id, bucket, message_id, sender_id, "
-    "client_msg_id, body, mentions, recipient_ids, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, false) "
-    "USING TIMESTAMP ?"
-)
-_INBOX_VALUES = "VALUES (?, ?, ?, ?, ?, ?, ?, ?, false) USING TIMESTAMP ?"
-INSERT_INBOX_ROW = f"INSERT INTO {{ks}}.messages_by_user {_INBOX_COLUMNS} {_INBOX_VALUES}"
-INSERT_MENTION_ROW = f"INSERT INTO {{ks}}.mentions_by_user {_INBOX_COLUMNS} {_INBOX_VALUES}"
-INSERT_CONVERSATION_BUCKET = "INSERT INTO {ks}.conversation_buckets (conversation_id, bucket) VALUES (?, ?)"
-INSERT_USER_BUCKET = "INSERT INTO {ks}.user_buckets (user_id, bucket) VALUES (?, ?)"
-INSERT_MENTION_BUCKET = "INSERT INTO {ks}.mention_buckets (user_id, bucket) VALUES (?, ?)"
-
-_SET_BODY = "USING TIMESTAMP ? SET body = ?, edited_at = ? WHERE {key} = ? AND bucket = ? AND message_id = ?"
-_SET_DELETED = (
-    "USING TIMESTAMP ? SET body = null, deleted = true WHERE {key} = ? AND bucket = ? AND message_id = ?"
-)
-EDIT_CONVERSATION_ROW = "UPDATE {ks}.messages_by_conversation " + _SET_BODY.format(key="conversation_id")
-EDIT_INBOX_ROW = "UPDATE {ks}.messages_by_user " + _SET_BODY.format(key="user_id")
-EDIT_MENTION_ROW = "UPDATE {ks}.mentions_by_user " + _SET_BODY.format(key="user_id")
-DELETE_CONVERSATION_ROW = "UPDATE {ks}.messages_by_conversation " + _SET_DELETED.format(key="conversation_id")
-DELETE_INBOX_ROW = "UPDATE {ks}.messages_by_user " + _SET_DELETED.format(key="user_id")
-DELETE_MENTION_ROW = "UPDATE {ks}.mentions_by_user " + _SET_DELETED.format(key="user_id")
-
-SELECT_CONVERSATION_MESSAGE = (
-    f"SELECT {_MSG}, recipient_ids FROM {{ks}}.messages_by_conversation "
-    "WHERE conversation_id = ? AND bucket = ? AND message_id = ?"
-)
-_RANGE = (
-    "WHERE {key} = ? AND bucket = ? AND message_id > ? AND message_id < ? ORDER BY message_id {order} LIMIT ?"
-)
-_BUCKETS = (
-    "SELECT bucket FROM {ks}.{table} WHERE {key} = ? AND bucket >= ? AND bucket <= ? "
-    "ORDER BY bucket {order} LIMIT ?"
-)
-
-
-@dataclass(frozen=True)
-class _Walk:
-    """The two statements of a bucket walk: the bucket index and the rows of one bucket."""
-
-    buckets: str
-    rows: str
-    newest_first: bool
-
-
-def _walk_spec(*, table: str, index: str, key: str, columns: str, newest_first: bool) -> _Walk:
-    order = "DESC" if newest_first else "ASC"
-    return _Walk(
-        buckets=_BUCKETS.format(ks="{ks}", table=index, key=key, order=order),
-        rows=f"SELECT {columns} FROM {{ks}}.{table} " + _RANGE.format(key=key, order=order),
-        newest_first=newest_first,
-    )
-
-
-_ROW_COLUMNS = f"{_MSG}, conversation_id"
-_CONVERSATION = {
-    "table": "messages_by_conversation",
-    "index": "conversation_buckets",
-    "key": "conversation_id",
-}
-_INBOX = {"table": "messages_by_user", "index": "user_buckets", "key": "user_id"}
-_MENTIONS = {"table": "mentions_by_user", "index": "mention_buckets", "key": "user_id"}
-HISTORY_NEWEST_FIRST = _walk_spec(**_CONVERSATION, columns=_ROW_COLUMNS, newest_first=True)
-HISTORY_OLDEST_FIRST = _walk_spec(**_CONVERSATION, columns=_ROW_COLUMNS, newest_first=False)
-UNREAD_SCAN = _walk_spec(**_CONVERSATION, columns="message_id, sender_id, deleted", newest_first=True)
-SYNC_OLDEST_FIRST = _walk_spec(**_INBOX, columns=_ROW_COLUMNS, newest_first=False)
-MENTIONS_NEWEST_FIRST = _walk_spec(**_MENTIONS, columns=_ROW_COLUMNS, newest_first=True)
-
-
-def bucket_of(message_id: int) -> int:
-    """The 10-day window of a message ID's timestamp (part of every partition key)."""
-    return (snowflake_timestamp_ms(message_id) - EPOCH_MS) // BUCKET_MS
-
-
-def _write_timestamp(message_id: int) -> int:
-    """Microseconds of the ID's own time: the cell timestamp of every original write."""
-    return snowflake_timestamp_ms(message_id) * 1000
-
-
-def _edit_timestamp(message_id: int) -> int:
-    """Now in microseconds, but always after the original write of the message."""
-    now = int(datetime.now(UTC).timestamp() * 1_000_000)
-    return max(now, _write_timestamp(message_id) + 1)
-
-
-# --- rows
-
-
-def _message(row: Any, *, conversation_id: int | None = None) -> StoredMessage:
-    edited = row.edited_at
-    return StoredMessage(
-        id=row.message_id,
-        conversation_id=conversation_id if conversation_id is not None else row.conversation_id,
-        sender_id=row.sender_id,
-        client_msg_id=row.client_msg_id or "",
-        body="" if row.deleted else (row.body or ""),
-        mentions=tuple(row.mentions or ()),
-        edited_at=edited.replace(tzinfo=UTC) if edited is not None else None,
-        deleted=bool(row.deleted),
-        recipient_ids=tuple(sorted(getattr(row, "recipient_ids", None) or ())),
-    )
-
-
-def _walk(*, spec: _Walk, key: int, lower: int, upper: int, want: int) -> Plan[Rows]:
-    """Up to `want` rows with lower < message_id < upper, in the spec's direction."""
-    lower, upper = max(lower, -1), min(upper, MAX_ID)
-    low_bucket, high_bucket = bucket_of(max(lower, 0)), bucket_of(max(upper, 0))
-    got: Rows = []
-    while len(got) < want and low_bucket <= high_bucket:
-        [buckets] = yield [(spec.buckets, (key, low_bucket, high_bucket, _BUCKETS_PER_STEP))]
-        for row in buckets:
-            [rows] = yield [(spec.rows, (key, row.bucket, lower, upper, want - len(got)))]
-            got.extend(rows)
-            if len(got) >= want:
-                break
-        if len(buckets) < _BUCKETS_PER_STEP:
-            break
-        if spec.newest_first:
-            high_bucket = buckets[-1].bucket - 1
-        else:
-            low_bucket = buckets[-1].bucket + 1
-    return got
-
+from chat.store.redis import claims
+from chatproject.redis_client import get_redis
 
 # --- writes
 
@@ -244,7 +131,7 @@ def _claim_row(message: PendingMessage) -> Query:
 
 def _row_writes(message: PendingMessage, new_index_rows: list[tuple[str, int, int]]) -> list[Query]:
     """Every row of one message, and the bucket-index rows not yet known to exist."""
-    ts = _write_timestamp(message.id)
+    ts = write_timestamp(message.id)
     bucket = bucket_of(message.id)
     mentions = list(message.mentions)
     common = (
@@ -325,7 +212,7 @@ def _store_plan(pending: Sequence[PendingMessage], claimed: Sequence[PendingMess
         ]
         for (_, w), rows in zip(duplicates, rows_list, strict=True):
             if rows:
-                current[w.id] = _message(rows[0], conversation_id=w.conversation_id)
+                current[w.id] = row_message(rows[0], conversation_id=w.conversation_id)
     results = []
     for p, w in zip(pending, winners, strict=True):
         stored = current.get(w.id) or pending_as_stored(w)
@@ -344,26 +231,15 @@ def messages_write(*, pending: Sequence[PendingMessage]) -> list[StoredResult]:
         return []
     client = get_redis()
     stored = run_plan(
-        _store_plan(pending, redis_keys.message_claims(client, pending, ttl=settings.CHAT_CLAIM_TTL))
+        _store_plan(pending, claims.message_claims(client, pending, ttl=settings.CHAT_CLAIM_TTL))
     )
     if stored.forgotten:
-        redis_keys.message_claims_restore(client, stored.forgotten, ttl=settings.CHAT_CLAIM_TTL)
-    return stored.results
-
-
-async def messages_write_async(*, pending: Sequence[PendingMessage]) -> list[StoredResult]:
-    if not pending:
-        return []
-    client = get_async_redis()
-    claimed = await redis_keys.message_claims_async(client, pending, ttl=settings.CHAT_CLAIM_TTL)
-    stored = await run_plan_async(_store_plan(pending, claimed))
-    if stored.forgotten:
-        await redis_keys.message_claims_restore_async(client, stored.forgotten, ttl=settings.CHAT_CLAIM_TTL)
+        claims.message_claims_restore(client, stored.forgotten, ttl=settings.CHAT_CLAIM_TTL)
     return stored.results
 
 
 def _change_plan(message: StoredMessage, writes: Callable[[int, int], list[Query]]) -> Plan[None]:
-    yield writes(_edit_timestamp(message.id), bucket_of(message.id))
+    yield writes(edit_timestamp(message.id), bucket_of(message.id))
 
 
 def message_update_body(*, message: StoredMessage, body: str) -> StoredMessage:
@@ -403,7 +279,7 @@ def message_tombstone(*, message: StoredMessage) -> StoredMessage:
 def _get_many_plan(keys: Sequence[tuple[int, int]]) -> Plan[dict[tuple[int, int], StoredMessage]]:
     rows_list = yield [(SELECT_CONVERSATION_MESSAGE, (c, bucket_of(m), m)) for c, m in keys]
     return {
-        (c, m): _message(rows[0], conversation_id=c)
+        (c, m): row_message(rows[0], conversation_id=c)
         for (c, m), rows in zip(keys, rows_list, strict=True)
         if rows
     }
@@ -418,9 +294,9 @@ def message_get(*, conversation_id: int, message_id: int) -> StoredMessage | Non
     return messages_get(keys=[(conversation_id, message_id)]).get((conversation_id, message_id))
 
 
-def _page_plan(*, spec: _Walk, key: int, lower: int, upper: int, limit: int) -> Plan[MessagePage]:
-    rows = yield from _walk(spec=spec, key=key, lower=lower, upper=upper, want=limit + 1)
-    return MessagePage(messages=[_message(r) for r in rows[:limit]], has_more=len(rows) > limit)
+def _page_plan(*, spec: Walk, key: int, lower: int, upper: int, limit: int) -> Plan[MessagePage]:
+    rows = yield from walk(spec=spec, key=key, lower=lower, upper=upper, want=limit + 1)
+    return MessagePage(messages=[row_message(r) for r in rows[:limit]], has_more=len(rows) > limit)
 
 
 def _history_plan(
@@ -455,14 +331,6 @@ def conversation_history(
     return run_plan(_history_plan(conversation_id=conversation_id, before=before, after=after, limit=limit))
 
 
-async def conversation_history_async(
-    *, conversation_id: int, before: int | None = None, after: int | None = None, limit: int
-) -> MessagePage:
-    return await run_plan_async(
-        _history_plan(conversation_id=conversation_id, before=before, after=after, limit=limit)
-    )
-
-
 def conversation_history_around(*, conversation_id: int, around: int, limit: int) -> AroundPage:
     """Jump to a message: it (if it exists) with the messages just newer and just older, newest first.
 
@@ -493,12 +361,6 @@ def user_sync(*, user_id: int, since: int, limit: int) -> MessagePage:
     return run_plan(_page_plan(spec=SYNC_OLDEST_FIRST, key=user_id, lower=since, upper=MAX_ID, limit=limit))
 
 
-async def user_sync_async(*, user_id: int, since: int, limit: int) -> MessagePage:
-    return await run_plan_async(
-        _page_plan(spec=SYNC_OLDEST_FIRST, key=user_id, lower=since, upper=MAX_ID, limit=limit)
-    )
-
-
 def user_mentions(*, user_id: int, before: int | None, limit: int) -> MessagePage:
     """Messages that mention the user, newest first, older than `before`."""
     upper = before if before is not None else MAX_ID
@@ -513,7 +375,7 @@ class UnreadQuery:
 
 
 def _unread_plan(query: UnreadQuery, cap: int) -> Plan[int]:
-    rows = yield from _walk(
+    rows = yield from walk(
         spec=UNREAD_SCAN,
         key=query.conversation_id,
         lower=query.last_read_message_id,

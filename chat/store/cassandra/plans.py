@@ -1,20 +1,18 @@
-"""Running CQL *plans*: read and write logic written once for blocking and asyncio callers.
+"""Running CQL *plans*: read and write logic as generators of statement rounds.
 
 A plan is a generator that yields a batch of `(cql, params)` pairs — statements that may run
 concurrently — and receives, for each, its rows; its return value is the plan's result.
 The plain writes of a round travel as unlogged batches grouped by node (see `_requests`).
-`run_plans` executes batches with the driver's `execute_concurrent`; `run_plans_async` awaits the
-driver's futures through `execute_async`, so the event loop never blocks. Several plans advance in
-lockstep, their batches merged into one round of concurrent statements.
+`run_plans` executes batches with the driver's `execute_concurrent`. Several plans advance in
+lockstep, their batches merged into one round of concurrent statements. Callers on an event loop
+run them in a thread (`database_sync_to_async`).
 
 CQL text names its keyspace as `{ks}`; statements are prepared once per session and run at the
-session's consistency level (CASSANDRA_CONSISTENCY); a conditional statement (`IF NOT EXISTS`)
-also gets CASSANDRA_SERIAL_CONSISTENCY for its Paxos phase.
+session's consistency level (CASSANDRA_CONSISTENCY).
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -25,7 +23,7 @@ from cassandra.concurrent import execute_concurrent
 from cassandra.query import BatchStatement, BatchType, BoundStatement, Statement
 from django.conf import settings
 
-from chat.store.cassandra.session import cassandra_prepare, cassandra_session, execute_async
+from chat.store.cassandra.session import cassandra_prepare, cassandra_session
 
 T = TypeVar("T")
 Query = tuple[str, tuple[Any, ...]]
@@ -125,14 +123,6 @@ def execute_statements(batch: list[Query]) -> list[Rows]:
     return _spread(requests, [list(result.result_or_exc) for result in results], len(batch))
 
 
-async def execute_statements_async(batch: list[Query]) -> list[Rows]:
-    if not batch:
-        return []
-    requests = _requests(batch)
-    results = await asyncio.gather(*(execute_async(stmt) for stmt, _ in requests))
-    return _spread(requests, [list(result.current_rows) for result in results], len(batch))
-
-
 def _advance(
     plans: list[Plan[Any]], out: list[Any], batches: dict[int, list[Query]], i: int, sent: Any
 ) -> None:
@@ -171,18 +161,6 @@ def run_plans(plans: list[Plan[Any]]) -> list[Any]:
     return step.out
 
 
-async def run_plans_async(plans: list[Plan[Any]]) -> list[Any]:
-    step = _Lockstep(plans)
-    while step.batches:
-        step.deliver(await execute_statements_async(step.pending()))
-    return step.out
-
-
 def run_plan(plan: Plan[T]) -> T:
     result: T = run_plans([plan])[0]
-    return result
-
-
-async def run_plan_async(plan: Plan[T]) -> T:
-    result: T = (await run_plans_async([plan]))[0]
     return result

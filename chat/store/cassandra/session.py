@@ -2,13 +2,11 @@
 
 Created lazily on first use, re-created after a fork (a Celery prefork child gets its own; the
 parent's sockets are never shared) and when a CASSANDRA_* setting changes (tests). Statements
-are prepared once per session and cached. `execute_async` bridges the driver's futures to asyncio
-so that Channels consumers never block their event loop.
+are prepared once per session and cached.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
 import re
@@ -20,9 +18,9 @@ from typing import Any
 
 from cassandra import ConsistencyLevel
 from cassandra.auth import PlainTextAuthProvider
-from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, ResponseFuture, Session
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
-from cassandra.query import PreparedStatement, Statement
+from cassandra.query import PreparedStatement
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
@@ -127,30 +125,6 @@ def cassandra_prepare(cql: str) -> PreparedStatement:
         stmt = conn.session.prepare(cql)
         conn.prepared[cql] = stmt
     return stmt
-
-
-async def execute_async(statement: Statement | PreparedStatement | str, parameters: Any = None) -> Any:
-    """Run a statement without blocking the event loop; returns the driver's ResultSet."""
-    loop = asyncio.get_running_loop()
-    result: asyncio.Future[Any] = loop.create_future()
-    future: ResponseFuture = cassandra_session().execute_async(statement, parameters)
-
-    def _done(rows: Any) -> None:
-        loop.call_soon_threadsafe(_resolve, rows)
-
-    def _resolve(_: Any) -> None:
-        if not result.done():
-            result.set_result(future.result())
-
-    def _fail(exc: BaseException) -> None:
-        if not result.done():
-            result.set_exception(exc)
-
-    def _failed(exc: BaseException) -> None:
-        loop.call_soon_threadsafe(_fail, exc)
-
-    future.add_callbacks(_done, _failed)
-    return await result
 
 
 def cassandra_ping() -> str:

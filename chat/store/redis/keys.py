@@ -18,14 +18,11 @@ import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-import orjson
 import redis
 import redis.asyncio as aioredis
 
 from chat.domain.events import DeliveryEvent, deliveries_encode
-from chat.domain.records import PendingMessage
 
 _SRV = "chat:srv:{}"
 _SRV_INDEX = "chat:srv:index"
@@ -36,7 +33,6 @@ _TICKET = "chat:ticket:{}"
 _RATE = "chat:rate:{}"
 _TYPING = "chat:typing:{}:{}"
 _REPLY = "chat:reply:{}"
-_CLAIM = "chat:claim:{}:{}"  # sender id, client_msg_id
 _SOCKETS = "chat:sockets:{}"  # user id: sorted set of "<server id>|<conn id>" by connect time
 
 # HINCRBY -1 that removes the field at zero, so a user's routing hash holds only live counts
@@ -362,61 +358,3 @@ async def typing_throttle(
     return bool(
         await client.set(_TYPING.format(user_id, conversation_id), 1, nx=True, px=max(1, int(seconds * 1000)))
     )
-
-
-# ---------------------------------------------------------------- message claims
-
-
-def _queue_claims(pipe: Any, messages: Sequence[PendingMessage], *, ttl: int, claim: bool) -> None:
-    """SET each message's claim key to the message: only if free, returning the holder (`claim`),
-    or unconditionally (restoring a claim Redis forgot). The pipeline may be sync or asyncio."""
-    for m in messages:
-        key, value = _CLAIM.format(m.sender_id, m.client_msg_id), orjson.dumps(m.as_dict())
-        pipe.set(key, value, nx=claim, get=claim, ex=ttl)
-
-
-def _claim_answers(pending: Sequence[PendingMessage], answers: list[Any]) -> list[PendingMessage]:
-    return [
-        p if old is None else PendingMessage.from_dict(orjson.loads(old))
-        for p, old in zip(pending, answers, strict=True)
-    ]
-
-
-def message_claims(
-    client: redis.Redis, pending: Sequence[PendingMessage], *, ttl: int
-) -> list[PendingMessage]:
-    """Claim each message's (sender, client_msg_id), in order, in one round trip: the message that
-    holds the claim — the message itself when the claim was free (or already its own). Atomic per
-    key (SET NX GET), so of racing claims exactly one wins and every other learns the winner."""
-    with client.pipeline(transaction=False) as pipe:
-        _queue_claims(pipe, pending, ttl=ttl, claim=True)
-        return _claim_answers(pending, pipe.execute())
-
-
-async def message_claims_async(
-    client: aioredis.Redis, pending: Sequence[PendingMessage], *, ttl: int
-) -> list[PendingMessage]:
-    async with client.pipeline(transaction=False) as pipe:
-        _queue_claims(pipe, pending, ttl=ttl, claim=True)
-        return _claim_answers(pending, await pipe.execute())
-
-
-def message_claims_restore(client: redis.Redis, winners: Sequence[PendingMessage], *, ttl: int) -> None:
-    """Put back claims Redis had forgotten (expired or lost), with the messages that hold them."""
-    with client.pipeline(transaction=False) as pipe:
-        _queue_claims(pipe, winners, ttl=ttl, claim=False)
-        pipe.execute()
-
-
-async def message_claims_restore_async(
-    client: aioredis.Redis, winners: Sequence[PendingMessage], *, ttl: int
-) -> None:
-    async with client.pipeline(transaction=False) as pipe:
-        _queue_claims(pipe, winners, ttl=ttl, claim=False)
-        await pipe.execute()
-
-
-def message_claims_clear(client: redis.Redis) -> int:
-    """Drop every claim (tests: after the claim table is truncated, Redis must not remember it)."""
-    keys = list(client.scan_iter(match=_CLAIM.format("*", "*"), count=1000))
-    return int(client.delete(*keys)) if keys else 0  # type: ignore[arg-type]
