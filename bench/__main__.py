@@ -172,7 +172,7 @@ class Bench:
         with self._phase("pipeline connections"):  # first, while the servers' heaps are fresh
             out: dict[str, Any] = {
                 "connections": await self._connections(
-                    "pipeline", stack.chat_servers(), progress, self._pipeline_urls
+                    "pipeline", stack.chat_servers_direct(), progress, self._pipeline_urls
                 )
             }
         # discovery counts connections from the registry, refreshed every CHAT_REGISTRY_REFRESH s:

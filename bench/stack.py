@@ -182,6 +182,23 @@ def chat_servers() -> dict[str, str]:
     return {s.id: s.url for s in servers_live(get_redis()) if not s.draining}
 
 
+def chat_servers_direct() -> dict[str, str]:
+    """The live chat servers as above, each at its own port (`chat-<i>` on the i-th of CHAT_PORTS,
+    as scripts/run.sh names them): the idle-connection scenario measures what a chat server holds,
+    not the load balancer's connection limit."""
+    from chatproject.settings.env import env_list
+
+    ports = env_list("CHAT_PORTS", "8001,8002")
+    direct = {}
+    for server_id, url in chat_servers().items():
+        index = server_id.removeprefix("chat-")
+        if index.isdigit() and 0 < int(index) <= len(ports):
+            direct[server_id] = f"ws://127.0.0.1:{ports[int(index) - 1]}/ws/chat"
+        else:
+            direct[server_id] = url
+    return direct
+
+
 def stored_counts(*, conversation_ids: Iterable[int], after_id: int) -> Counter[str]:
     """How many distinct stored messages carry each client_msg_id, in these conversations,
     among the messages with an ID greater than `after_id` (read through the message store)."""
