@@ -3,8 +3,9 @@
 A send is one action with one pair of names (docs/architecture.md): `check_message_input` and
 `check_message_send` validate (no I/O; a chat server runs them on its event loop, against its cached
 send rules), `check_message_send_blocking` does the same with a read of the rules (the REST send);
-after the message sync queue, the worker's `do_send_messages` stores with `do_store_messages`
-(idempotent per (sender, client_msg_id)) and moves PostgreSQL along with `conversations_touch`.
+after the message sync queue, the worker's `do_send_messages` stores with the message store's
+`messages_write` (idempotent per (sender, client_msg_id)) and moves PostgreSQL along with
+`conversations_touch`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from chat.domain.errors import (
     OwnerCannotBeRemoved,
     UserNotFound,
 )
-from chat.domain.records import PendingMessage, StoredMessage, StoredResult, snowflake_datetime
+from chat.domain.records import PendingMessage, StoredMessage, snowflake_datetime
 from chat.domain.snowflake import MAX_ID, snowflake_next_id
 from chat.fanout import message_updated_broadcast, send_rules_changed
 from chat.models import Conversation, ConversationKind, MemberRole, Membership
@@ -350,17 +351,6 @@ def conversations_touch(*, messages: Sequence[StoredMessage]) -> None:
                 [read[p] for p in pairs],
             ],
         )
-
-
-def do_store_messages(*, pending: Sequence[PendingMessage]) -> list[StoredResult]:
-    """Store a batch of prepared messages in the message store; one result per input, in order.
-
-    Idempotent and race-safe: the (sender, client_msg_id) claim is taken in Redis and checked
-    against the claim table (`messages_write`), so however many times and places one message is
-    stored, exactly one is stored and every call returns that one. The PostgreSQL side follows
-    with `conversations_touch`.
-    """
-    return message_store.messages_write(pending=pending)
 
 
 def _own_message(*, user_id: int, conversation_id: int, message_id: int) -> StoredMessage:

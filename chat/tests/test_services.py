@@ -1,4 +1,4 @@
-"""The split write path: check_message_send_blocking → (sync queue) → do_store_messages and
+"""The split write path: check_message_send_blocking → (sync queue) → messages_write and
 conversations_touch, its PostgreSQL side."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("cassandra_clean")
 
 def _persist(pending: list[Any]) -> list[Any]:
     """What the sync worker does with a batch, less the routing: store, then move PostgreSQL along."""
-    results = services.do_store_messages(pending=pending)
+    results = message_store.messages_write(pending=pending)
     services.conversations_touch(messages=[r.message for r in results])
     return results
 

@@ -33,7 +33,8 @@ from chat.domain.records import PendingMessage, StoredMessage
 from chat.domain.snowflake import snowflake_next_id, snowflake_timestamp_ms
 from chat.fanout import users_by_server
 from chat.protocol import frame_text, message_ack_frame, message_new_frame, message_payload
-from chat.services import conversations_touch, do_store_messages
+from chat.services import conversations_touch
+from chat.store.cassandra.message_store import messages_write
 from chat.store.redis import keys as redis_keys
 from chatproject.redis_client import get_redis
 from notifications.tasks import notify_offline_members
@@ -78,7 +79,7 @@ def do_send_messages(
     decoded = [SyncItem.decode(item) for item in items]
     pending = [_renumber_late(item.pending, now_ms=now_ms) for item in decoded]
     origins = [item.origin for item in decoded]
-    results = do_store_messages(pending=pending)
+    results = messages_write(pending=pending)
 
     client = get_redis()
     # route what is new, and also what a redelivered task had stored before its worker died (same
