@@ -209,20 +209,16 @@ CELERY_TASK_DEFAULT_QUEUE = "sync"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
-# the periodic sweeps run on their own queue (`sweep`, worker `worker-sweep`): a backlog of message
-# batches on `sync` never delays them, and they never delay a batch
+# periodic sweeps on their own queue (worker-sweep): never behind a backlog of sync batches
+CELERY_TASK_ROUTES = {"chat.registry_sweep": {"queue": "sweep"}, "presence.sweep": {"queue": "sweep"}}
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # drop the discovery and routing entries of chat servers that died without deregistering
-    "chat-registry-sweep": {
-        "task": "chat.registry_sweep",
-        "schedule": 10.0,
-        "options": {"expires": 10, "queue": "sweep"},
-    },
+    "chat-registry-sweep": {"task": "chat.registry_sweep", "schedule": 10.0, "options": {"expires": 10}},
     # take offline the users whose sockets stopped sending heartbeats
     "presence-sweep": {
         "task": "presence.sweep",
         "schedule": env_float("PRESENCE_SWEEP_INTERVAL", 5.0),
-        "options": {"expires": 5, "queue": "sweep"},
+        "options": {"expires": 5},
     },
 }
 
