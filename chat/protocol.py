@@ -1,4 +1,5 @@
-"""The WebSocket protocol of the chat servers (DESIGN.md §3.2): frame parsing and error codes.
+"""The WebSocket protocol of the chat servers (DESIGN.md §3.2): frame parsing, error codes, and
+the building of every server frame (`*_frame`, the message object `message_payload`).
 
 `frame_parse` turns the text of one client frame into a typed frame or raises a `ProtocolError`
 whose `code` is one of the documented error codes; the consumer answers it with an `error` frame
@@ -189,3 +190,33 @@ def message_ack_frame(message: StoredMessage) -> dict[str, Any]:
         "message_id": str(message.id),
         "conversation_id": message.conversation_id,
     }
+
+
+def catch_up_batch_frame(messages: list[StoredMessage], *, has_more: bool) -> dict[str, Any]:
+    return {"type": "sync.batch", "messages": [message_payload(m) for m in messages], "has_more": has_more}
+
+
+def catch_up_done_frame(cur_max_message_id: int) -> dict[str, Any]:
+    return {"type": "sync.done", "cur_max_message_id": str(cur_max_message_id)}
+
+
+def typing_frame(*, conversation_id: int, user_id: int) -> dict[str, Any]:
+    return {"type": "typing", "conversation_id": conversation_id, "user_id": user_id}
+
+
+def read_frame(*, conversation_id: int, user_id: int, message_id: int) -> dict[str, Any]:
+    return {
+        "type": "read",
+        "conversation_id": conversation_id,
+        "user_id": user_id,
+        "message_id": str(message_id),
+    }
+
+
+def server_draining_frame() -> dict[str, Any]:
+    return {"type": "server.draining"}
+
+
+def internal_error_frame(ref: str | None) -> dict[str, Any]:
+    """An unexpected failure: the socket stays open."""
+    return {"type": "error", "code": "internal", "message": "Internal error.", "ref": ref}

@@ -137,9 +137,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_text(frame_text(exc.as_frame(ref)))
         except Exception:
             log.exception("frame handling failed (user %s)", getattr(self, "user_id", None))
-            await self.send_text(
-                frame_text({"type": "error", "code": "internal", "message": "Internal error.", "ref": ref})
-            )
+            await self.send_text(frame_text(protocol.internal_error_frame(ref)))
 
     def _spend(self, kind: str) -> None:
         """Count a frame against this socket's budget of its kind; raises RateLimited."""

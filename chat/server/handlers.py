@@ -12,7 +12,7 @@ from django.conf import settings
 
 from chat.domain.errors import ConversationNotFound
 from chat.fanout import publish_to_users_async
-from chat.protocol import message_payload
+from chat.protocol import catch_up_batch_frame, catch_up_done_frame, read_frame, typing_frame
 from chat.selectors import catch_up_page, conversation_member_ids
 from chat.services import conversation_mark_read
 from chat.store.redis import keys as redis_keys
@@ -72,14 +72,10 @@ async def catch_up_frames(*, user_id: int, since: int) -> AsyncIterator[dict[str
         newest = max(newest, page.cur_max_message_id)
         sent += len(page.messages)
         has_more = page.has_more
-        yield {
-            "type": "sync.batch",
-            "messages": [message_payload(m) for m in page.messages],
-            "has_more": has_more,
-        }
+        yield catch_up_batch_frame(page.messages, has_more=has_more)
     # cut short: where the next page starts (`since`, just past what the look-back would repeat);
     # complete: the newest ID seen, as the device's cur_max_message_id
-    yield {"type": "sync.done", "cur_max_message_id": str(since if has_more else newest)}
+    yield catch_up_done_frame(since if has_more else newest)
 
 
 async def _members_or_404(*, user_id: int, conversation_id: int) -> set[int]:
@@ -109,7 +105,7 @@ async def typing_announce(*, user_id: int, conversation_id: int, skip_conn: str,
         return
     await publish_to_users_async(
         user_ids=await _not_blocking(actor_id=user_id, user_ids=members - {user_id}),
-        frame={"type": "typing", "conversation_id": conversation_id, "user_id": user_id},
+        frame=typing_frame(conversation_id=conversation_id, user_id=user_id),
         skip_conn=skip_conn,
         server_id=server_id,
     )
@@ -130,12 +126,7 @@ async def read_mark(
         members = await _not_blocking(actor_id=user_id, user_ids=members)
     await publish_to_users_async(
         user_ids=members,
-        frame={
-            "type": "read",
-            "conversation_id": conversation_id,
-            "user_id": user_id,
-            "message_id": str(marker),
-        },
+        frame=read_frame(conversation_id=conversation_id, user_id=user_id, message_id=marker),
         skip_conn=skip_conn,
         server_id=server_id,
     )

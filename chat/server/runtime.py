@@ -28,7 +28,6 @@ import sys
 from collections import defaultdict
 from typing import Any, Protocol
 
-import orjson
 from django.conf import settings
 
 from chat.domain.errors import StoreUnavailable
@@ -43,7 +42,7 @@ from chat.domain.events import (
     SocketClose,
     deliveries_decode,
 )
-from chat.protocol import CLOSE_BAD_TICKET, CLOSE_TOO_MANY_SOCKETS
+from chat.protocol import CLOSE_BAD_TICKET, CLOSE_TOO_MANY_SOCKETS, frame_text, server_draining_frame
 from chat.selectors import send_rules_forget
 from chat.server.sending import SendBatcher
 from chat.store.redis import keys as redis_keys
@@ -132,7 +131,7 @@ class ChatServerRuntime:
         with contextlib.suppress(Exception):
             await redis_keys.registry_remove(get_async_redis(), self.server_id)
         await self.batcher.drain()
-        notice = orjson.dumps({"type": "server.draining"}).decode()
+        notice = frame_text(server_draining_frame())
         for conn in list(self.connections.values()):
             await self._send(conn, notice)
         await asyncio.sleep(settings.CHAT_DRAIN_GRACE)
@@ -231,7 +230,7 @@ class ChatServerRuntime:
             conn = self.connections.get(origin.conn_id or "")
             if conn is not None:
                 frame = StoreUnavailable().as_frame(item["m"]["client_msg_id"])
-                await self._send(conn, orjson.dumps(frame).decode())
+                await self._send(conn, frame_text(frame))
 
     @staticmethod
     async def _send(conn: LocalConnection, text: str) -> None:
