@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -29,6 +30,7 @@ def free_port() -> int:
 class Stack:
     def __init__(self, var: Path, *, extra_env: dict[str, str] | None = None) -> None:
         self.var = var
+        self.scratch: Path | None = None  # a directory of its own (`in_scratch`), removed by stop
         self.lb_port = free_port()
         self.api_ports = [free_port(), free_port()]
         self.chat_ports = [free_port(), free_port()]
@@ -43,6 +45,17 @@ class Stack:
             "CELERY_TASK_ALWAYS_EAGER": "0",
             **(extra_env or {}),
         }
+
+    @classmethod
+    def in_scratch(cls, prefix: str, *, extra_env: dict[str, str]) -> Stack:
+        """A stack in a new directory of its own, which `stop` removes. nginx's unprivileged
+        workers must read it, and every pytest run that starts makes pytest's own temporary
+        directories private again (a concurrent run would lock them out mid-test)."""
+        scratch = Path(tempfile.mkdtemp(prefix=prefix))
+        scratch.chmod(0o755)
+        stack = cls(scratch / "var", extra_env=extra_env)
+        stack.scratch = scratch
+        return stack
 
     @property
     def api(self) -> str:
@@ -79,6 +92,8 @@ class Stack:
         subprocess.run(
             ["scripts/services.sh", "stop", "nginx"], cwd=ROOT, env=self.env, timeout=30, check=False
         )
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
     def ctl(self, *args: str) -> str:
         return subprocess.run(

@@ -12,8 +12,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -49,13 +47,9 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 def stack(django_db_setup: None, django_db_blocker: Any, cassandra_keyspace: str) -> Iterator[Stack]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: scripts/browser.sh installs Debian's chromium")
-    # nginx's workers (user nobody when started as root) read the static files of this scratch
-    # directory; pytest's own temporary directories are private to the user (and reset so by
-    # every pytest run that starts), hence one of our own
-    scratch = Path(tempfile.mkdtemp(prefix="chat-browser-"))
-    scratch.chmod(0o755)
-    s = Stack(
-        scratch / "var",
+    # nginx's workers (user nobody when started as root) read the static files of its directory
+    s = Stack.in_scratch(
+        "chat-browser-",
         extra_env={
             "POSTGRES_DB": str(connection.settings_dict["NAME"]),
             "CHAT_REGISTRY_REFRESH": "1",
@@ -82,7 +76,6 @@ def stack(django_db_setup: None, django_db_blocker: Any, cassandra_keyspace: str
         yield s
     finally:
         s.stop()
-        shutil.rmtree(scratch, ignore_errors=True)
         with django_db_blocker.unblock():
             _release_database()
 

@@ -4,12 +4,9 @@ databases. Users are registered through the API, as an outside client would."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,12 +26,8 @@ def security_stack(django_db_setup: None, cassandra_keyspace: str) -> Iterator[S
     # the PostgreSQL test database is new, so user ids start again: history of earlier runs would
     # show up in the new users' inboxes
     cassandra_truncate(cassandra_keyspace)
-    # a directory of our own: every pytest run that starts makes pytest's own temporary
-    # directories private again, and nginx's unprivileged workers must read this one
-    scratch = Path(tempfile.mkdtemp(prefix="chat-security-"))
-    scratch.chmod(0o755)
-    s = Stack(
-        scratch / "var",
+    s = Stack.in_scratch(
+        "chat-security-",
         extra_env={
             "POSTGRES_DB": str(connection.settings_dict["NAME"]),
             # these tests register many users from one address; the lockout tests count failures
@@ -52,7 +45,6 @@ def security_stack(django_db_setup: None, cassandra_keyspace: str) -> Iterator[S
         yield s
     finally:
         s.stop()
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @dataclass
