@@ -314,8 +314,11 @@ def conversations_touch(*, messages: Sequence[StoredMessage]) -> None:
     """Newest message and activity per conversation; the sender has read up to their own message.
 
     Monotonic (GREATEST), so a redelivered or out-of-order batch never moves anything back. Two
-    statements for the whole batch, each its own transaction (outside an atomic block); each locks
-    its rows in id order first, so two workers touching the same conversations cannot deadlock.
+    statements for the whole batch in one transaction and one round trip; each locks its rows in id
+    order (conversations, then memberships), so two workers touching the same conversations cannot
+    deadlock. The transaction does not wait for its WAL flush (`synchronous_commit = off`): this is
+    derived data (the message itself is in Cassandra), and a crash that lost the last few hundred
+    milliseconds of it is repaired by the next message of each conversation.
     """
     newest: dict[int, int] = {}
     read: dict[tuple[int, int], int] = {}
@@ -331,7 +334,8 @@ def conversations_touch(*, messages: Sequence[StoredMessage]) -> None:
     pg = connection.connection
     # both statements in one round trip (pipeline mode), bound server-side so that PostgreSQL
     # prepares them once per connection
-    with pg.pipeline(), psycopg.Cursor(pg) as cursor:
+    with pg.pipeline(), pg.transaction(), psycopg.Cursor(pg) as cursor:
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
         cursor.execute(
             _TOUCH_CONVERSATIONS.format(conversation=Conversation._meta.db_table),
             [

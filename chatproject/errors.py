@@ -78,7 +78,7 @@ class TooLarge(ServiceError):
 
 class RateLimited(ServiceError):
     code = "rate_limited"
-    http_status = status.HTTP_429_TOO_MANY_REQUESTS
+    http_status: int = status.HTTP_429_TOO_MANY_REQUESTS
     default_message = "Too many requests; slow down."
 
     def __init__(self, message: str | None = None, *, retry_after_ms: int | None = None) -> None:

@@ -7,6 +7,7 @@ from chatproject.errors import (
     Conflict,
     Forbidden,
     NotFound,
+    RateLimited,
     ServiceError,
     TooLarge,
     ValidationFailed,
@@ -87,3 +88,12 @@ class StoreTimeout(ServiceError):
     code = "store_timeout"
     http_status = 503
     default_message = "The message was not stored in time; send it again with the same client_msg_id."
+
+
+class Overloaded(RateLimited):
+    """The sync queue has fallen behind: new sends are refused until it catches up (with the
+    milliseconds to wait), so that accepted messages keep a bounded latency."""
+
+    code = "overloaded"
+    http_status = 503
+    default_message = "The service is busy; send it again with the same client_msg_id after retry_after_ms."

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import orjson
 
+from chat.domain.hops import Hops
 from chat.domain.records import PendingMessage
 
 
@@ -35,22 +36,31 @@ class Origin:
 
 @dataclass(frozen=True, slots=True)
 class SyncItem:
-    """One message of a sync task's batch, with the origin its acknowledgement goes to."""
+    """One message of a sync task's batch, with the origin its acknowledgement goes to, and the
+    stopwatch of a sampled message (`chat.domain.hops`)."""
 
     pending: PendingMessage
     origin: Origin
+    hops: Hops | None = None
 
     def encode(self) -> dict[str, Any]:
-        return {"m": self.pending.as_dict(), "o": self.origin.as_dict()}
+        data = {"m": self.pending.as_dict(), "o": self.origin.as_dict()}
+        if self.hops is not None:
+            data["h"] = self.hops
+        return data
 
     @classmethod
     def decode(cls, data: dict[str, Any]) -> SyncItem:
-        return cls(pending=PendingMessage.from_dict(data["m"]), origin=Origin.from_dict(data.get("o") or {}))
+        return cls(
+            pending=PendingMessage.from_dict(data["m"]),
+            origin=Origin.from_dict(data.get("o") or {}),
+            hops=data.get("h"),
+        )
 
 
-def sync_item(*, pending: PendingMessage, origin: Origin) -> dict[str, Any]:
+def sync_item(*, pending: PendingMessage, origin: Origin, hops: Hops | None = None) -> dict[str, Any]:
     """One entry of a sync task's batch, encoded (Celery carries JSON)."""
-    return SyncItem(pending=pending, origin=origin).encode()
+    return SyncItem(pending=pending, origin=origin, hops=hops).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +89,13 @@ class SyncBatch:
 @dataclass(frozen=True, slots=True)
 class FrameToUsers:
     """A server frame (already JSON) for every local socket of these users, less `skip_conn`
-    (the sending socket, which gets the ack instead)."""
+    (the sending socket, which gets the ack instead); `hops`: the stopwatch of a sampled message."""
 
     KIND: ClassVar[str] = "users"
     user_ids: list[int]
     text: str
     skip_conn: str | None = None
+    hops: Hops | None = None
 
 
 @dataclass(frozen=True, slots=True)

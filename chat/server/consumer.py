@@ -21,6 +21,7 @@ from django.conf import settings
 
 from chat import protocol
 from chat.domain.events import Origin
+from chat.domain.hops import hops_start
 from chat.protocol import CLOSE_BAD_TICKET, CLOSE_DRAINING, frame_text
 from chat.server import handlers
 from chat.server.budget import SocketBudget
@@ -179,8 +180,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
 
     async def _message_send(self, frame: protocol.MessageSend) -> None:
-        entry = await handlers.send_budget_take(user_id=self.user_id)
+        hops = hops_start()
         runtime = chat_runtime()
+        runtime.batcher.admit()  # a send the sync queue could not take soon is refused first
+        entry = await handlers.send_budget_take(user_id=self.user_id)
         try:
             await queue_message_send(
                 batcher=runtime.batcher,
@@ -189,6 +192,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 client_msg_id=frame.client_msg_id,
                 body=frame.body,
                 origin=Origin(server_id=runtime.server_id, conn_id=self.conn_id),
+                hops=hops,
             )
         except ServiceError:
             await handlers.send_budget_return(user_id=self.user_id, entry=entry)

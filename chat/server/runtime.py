@@ -42,10 +42,12 @@ from chat.domain.events import (
     SocketClose,
     deliveries_decode,
 )
+from chat.domain.hops import hops_mark
 from chat.protocol import CLOSE_BAD_TICKET, CLOSE_TOO_MANY_SOCKETS, frame_text, server_draining_frame
 from chat.selectors import send_rules_forget
 from chat.server.sending import SendBatcher
 from chat.store.redis import keys as redis_keys
+from chat.store.redis.hops import hops_record
 from chat.store.redis.keys import ChatServerEntry
 from chatproject.redis_client import get_async_redis
 
@@ -185,13 +187,19 @@ class ChatServerRuntime:
 
     async def deliver(self, events: list[DeliveryEvent]) -> None:
         """Write a batch of delivery events to the local sockets they name, in order."""
+        sampled: list[dict[str, Any]] = []
         for event in events:
             match event:
-                case FrameToUsers(user_ids=user_ids, text=text, skip_conn=skip):
+                case FrameToUsers(user_ids=user_ids, text=text, skip_conn=skip, hops=hops):
+                    written = 0
                     for user_id in user_ids:
                         for conn_id in list(self.by_user.get(user_id, ())):
                             if conn_id != skip and (conn := self.connections.get(conn_id)) is not None:
                                 await self._send(conn, text)
+                                written += 1
+                    if hops is not None and written:
+                        hops_mark(hops, "delivered")
+                        sampled.append({"server": self.server_id, "hops": hops})
                 case FrameToSocket(conn_id=conn_id, text=text):
                     if (conn := self.connections.get(conn_id)) is not None:
                         await self._send(conn, text)
@@ -204,6 +212,15 @@ class ChatServerRuntime:
                         await self._close(conn, code)
                 case DeviceSocketsClose():
                     await self._close_devices(event)
+        if sampled:
+            await self._hops_record(sampled)
+
+    @staticmethod
+    async def _hops_record(sampled: list[dict[str, Any]]) -> None:
+        for sample in sampled:
+            log.debug("hops %s", sample)
+        with contextlib.suppress(Exception):  # a lost sample is no loss
+            await hops_record(get_async_redis(), sampled)
 
     async def _close_devices(self, ended: DeviceSocketsClose) -> None:
         for conn_id in list(self.by_user.get(ended.user_id, ())):

@@ -10,17 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chat.domain.events import Origin, sync_item
+from chat.domain.errors import Overloaded
+from chat.domain.events import Origin, SyncItem
+from chat.domain.hops import Hops, hops_mark
 from chat.domain.records import PendingMessage
 from chat.domain.snowflake import snowflake_next_id_async
-from chat.selectors import conversation_send_rules, conversation_send_rules_cached
+from chat.selectors import (
+    conversation_send_rules,
+    conversation_send_rules_cached,
+    send_rules_refresh_due,
+)
 from chat.services import check_message_input, check_message_send
 from chat.sync_queue import SYNC_QUEUE, messages_sync
 
@@ -30,77 +38,125 @@ log = logging.getLogger(__name__)
 OnFailure = Callable[[list[dict[str, Any]]], Awaitable[None]]
 
 
-class SendBatcher:
-    """Collects sync items and enqueues them as tasks, with at most CHAT_SEND_MAX_INFLIGHT tasks of
-    this chat server in the queue at once.
+@dataclass(slots=True)
+class _Waiting:
+    conversation_id: int
+    item: SyncItem
+    since: float  # the event loop's clock when it was added
 
-    The window makes batches adapt to the load (as Nagle's algorithm does): when the workers keep
-    up, a send leaves after CHAT_SEND_BATCH_MS in a small batch; when they fall behind, sends wait
-    here for a free slot and leave together, so each task carries more messages and the fixed cost
-    of a task (broker round trips, one storage round, one PostgreSQL transaction) is shared. The
-    queue never holds more than the window, so a backlog cannot build up where nobody can see it.
-    A slot frees when the worker reports the batch done (a `done` event on this server's delivery
-    channel, after the batch's acks) or, if that report never comes (the worker died and the task
-    waits for redelivery), after CHAT_SEND_INFLIGHT_TIMEOUT seconds.
+
+@dataclass(slots=True)
+class _Slot:
+    timeout: asyncio.TimerHandle
+    conversation_ids: set[int]
+
+
+class SendBatcher:
+    """Collects sends and enqueues them as sync tasks, with at most CHAT_SEND_MAX_INFLIGHT tasks of
+    this chat server in the queue at once (its sending window).
+
+    While the window has room, what arrived leaves at once (at the end of the event loop's turn,
+    or after CHAT_SEND_BATCH_MS when that is set); when the window is full, sends wait here for a
+    free slot and leave together, so the batches grow with the load (as Nagle's algorithm does)
+    and the fixed cost of a task is shared. A conversation has at most one batch in flight: its
+    messages are stored and delivered in the order the chat server numbered them. A slot frees
+    when the worker reports the batch done (a `done` event on this server's delivery channel,
+    after the batch's acks) or, if that report never comes (the worker died and the task waits
+    for redelivery), after CHAT_SEND_INFLIGHT_TIMEOUT seconds.
+
+    What waits here is the backlog of this server's sends: past CHAT_SHED_WAITING sends, or with
+    the oldest waiting CHAT_SHED_AGE_MS, `admit` refuses new sends (`Overloaded`) until it shrinks.
     """
 
     def __init__(self, *, server_id: str, on_failure: OnFailure) -> None:
         self._server_id = server_id
-        self._items: list[dict[str, Any]] = []
-        self._timer: asyncio.TimerHandle | None = None
+        self._waiting: list[_Waiting] = []
+        self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
         self._on_failure = on_failure
         self._tasks: set[asyncio.Task[None]] = set()
-        self._inflight: dict[str, asyncio.TimerHandle] = {}  # batch id -> its timeout
+        self._inflight: dict[str, _Slot] = {}  # by batch id
+        self._busy: set[int] = set()  # conversations with a batch in flight
 
     @property
     def waiting(self) -> int:
-        """Sends waiting for a free slot (or for the batching delay)."""
-        return len(self._items)
+        """Sends waiting for a free slot (or for the end of the loop's turn)."""
+        return len(self._waiting)
 
-    def add(self, item: dict[str, Any]) -> None:
-        self._items.append(item)
+    def admit(self) -> None:
+        """Raise Overloaded while the backlog is past its bounds (a send would only wait)."""
+        if not self._waiting:
+            return
+        age_ms = (asyncio.get_running_loop().time() - self._waiting[0].since) * 1000
+        if len(self._waiting) >= settings.CHAT_SHED_WAITING or age_ms >= settings.CHAT_SHED_AGE_MS:
+            wait = settings.CHAT_SHED_AGE_MS
+            raise Overloaded(retry_after_ms=int(wait + random.random() * wait))
+
+    def add(self, item: SyncItem) -> None:
+        loop = asyncio.get_running_loop()
+        self._waiting.append(_Waiting(item.pending.conversation_id, item, loop.time()))
         if len(self._inflight) >= settings.CHAT_SEND_MAX_INFLIGHT:
             return  # leaves when a slot frees
-        if len(self._items) >= settings.CHAT_SEND_BATCH_MAX:
+        if len(self._waiting) >= settings.CHAT_SEND_BATCH_MAX:
             self._flush()
         elif self._timer is None:
-            loop = asyncio.get_running_loop()
-            self._timer = loop.call_later(settings.CHAT_SEND_BATCH_MS / 1000, self._flush)
+            delay = settings.CHAT_SEND_BATCH_MS / 1000
+            self._timer = loop.call_later(delay, self._flush) if delay > 0 else loop.call_soon(self._flush)
 
     def done(self, batch_id: str) -> None:
         """The worker finished the batch (stored, routed and acknowledged every message)."""
-        timeout = self._inflight.pop(batch_id, None)
-        if timeout is not None:
-            timeout.cancel()
+        slot = self._inflight.pop(batch_id, None)
+        if slot is not None:
+            slot.timeout.cancel()
+            self._busy -= slot.conversation_ids
             self._flush()  # what waited for the slot has waited long enough
+
+    def _take(self, *, ignore_window: bool) -> list[_Waiting]:
+        """The next batch: up to CHAT_SEND_BATCH_MAX sends, in order, of conversations without a
+        batch in flight (all of them when the server is going away)."""
+        taken: list[_Waiting] = []
+        kept: list[_Waiting] = []
+        for waiting in self._waiting:
+            if len(taken) < settings.CHAT_SEND_BATCH_MAX and (
+                ignore_window or waiting.conversation_id not in self._busy
+            ):
+                taken.append(waiting)
+            else:
+                kept.append(waiting)
+        self._waiting = kept
+        return taken
 
     def _flush(self, *, ignore_window: bool = False) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         loop = asyncio.get_running_loop()
-        while self._items and (ignore_window or len(self._inflight) < settings.CHAT_SEND_MAX_INFLIGHT):
-            items = self._items[: settings.CHAT_SEND_BATCH_MAX]
-            del self._items[: len(items)]
+        while self._waiting and (ignore_window or len(self._inflight) < settings.CHAT_SEND_MAX_INFLIGHT):
+            taken = self._take(ignore_window=ignore_window)
+            if not taken:
+                break  # what waits belongs to conversations with a batch in flight
             batch_id = uuid.uuid4().hex[:16]
-            self._inflight[batch_id] = loop.call_later(
-                settings.CHAT_SEND_INFLIGHT_TIMEOUT, self._expire, batch_id
+            conversation_ids = {w.conversation_id for w in taken}
+            self._busy |= conversation_ids
+            self._inflight[batch_id] = _Slot(
+                loop.call_later(settings.CHAT_SEND_INFLIGHT_TIMEOUT, self._expire, batch_id), conversation_ids
             )
-            task = loop.create_task(self._enqueue(batch_id, items))
+            for waiting in taken:
+                hops_mark(waiting.item.hops, "queued")
+            task = loop.create_task(self._enqueue(batch_id, [w.item.encode() for w in taken]))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
     def _expire(self, batch_id: str) -> None:
-        if self._inflight.pop(batch_id, None) is not None:
+        slot = self._inflight.pop(batch_id, None)
+        if slot is not None:
+            self._busy -= slot.conversation_ids
             log.warning("sync batch %s not reported done in time; its slot is freed", batch_id)
             self._flush()
 
     async def _enqueue(self, batch_id: str, items: list[dict[str, Any]]) -> None:
         batch = {"s": self._server_id, "b": batch_id}
         try:
-            await asyncio.to_thread(
-                messages_sync.apply_async, kwargs={"items": items, "batch": batch}, queue=SYNC_QUEUE
-            )
+            await messages_sync.push(kwargs={"items": items, "batch": batch}, queue=SYNC_QUEUE)
         except Exception:
             log.exception("could not enqueue %d messages on the sync queue", len(items))
             self.done(batch_id)
@@ -113,6 +169,19 @@ class SendBatcher:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
+_refreshes: set[asyncio.Task[Any]] = set()
+
+
+def _send_rules_refresh(conversation_id: int) -> None:
+    """Read a conversation's send rules again in a thread, while sends keep using the cached ones."""
+    read = database_sync_to_async(conversation_send_rules, thread_sensitive=False)
+    task = asyncio.get_running_loop().create_task(
+        read(conversation_id=conversation_id, cache=True, refresh=True)
+    )
+    _refreshes.add(task)
+    task.add_done_callback(_refreshes.discard)
+
+
 async def queue_message_send(
     *,
     batcher: SendBatcher,
@@ -121,6 +190,7 @@ async def queue_message_send(
     client_msg_id: str,
     body: str,
     origin: Origin,
+    hops: Hops | None = None,
 ) -> PendingMessage:
     """Validate and number a message from a chat server's socket and queue it for storage.
 
@@ -131,6 +201,8 @@ async def queue_message_send(
     """
     check_message_input(client_msg_id=client_msg_id, body=body)
     rules = conversation_send_rules_cached(conversation_id=conversation_id)
+    if rules is not None and send_rules_refresh_due(conversation_id=conversation_id):
+        _send_rules_refresh(conversation_id)
     if rules is None:
         # not thread-sensitive: the sends of many sockets are validated in parallel threads (each
         # with its own database connection) instead of queueing for the one thread-sensitive
@@ -146,5 +218,5 @@ async def queue_message_send(
         client_msg_id=client_msg_id,
         body=body,
     )
-    batcher.add(sync_item(pending=pending, origin=origin))
+    batcher.add(SyncItem(pending=pending, origin=origin, hops=hops))
     return pending

@@ -66,3 +66,42 @@ def test_forget_evicts_some_or_all(alice: User, bob: User, carol: User) -> None:
         assert selectors.conversation_send_rules_cached(conversation_id=two.pk) is not None
         selectors.send_rules_forget(conversation_ids=None)
         assert selectors.conversation_send_rules_cached(conversation_id=two.pk) is None
+
+
+@pytest.mark.django_db
+def test_rules_near_their_expiry_are_read_again_ahead_of_it_once(alice: User, bob: User) -> None:
+    """Past three quarters of the cache time the rules are still served, and the first caller to
+    ask is told to read them again (once); the read replaces them with a fresh expiry."""
+    conversation, _ = conversation_direct_open(user=alice, other_id=bob.pk)
+    with override_settings(CHAT_SEND_RULES_CACHE_SECONDS=0.4):
+        first = selectors.conversation_send_rules(conversation_id=conversation.pk, cache=True)
+        assert not selectors.send_rules_refresh_due(conversation_id=conversation.pk)
+        time.sleep(0.33)  # past 0.75 of the longest expiry (0.3 s), before the shortest (0.32 s)
+        Block.objects.create(blocker=bob, blocked=alice)  # behind the services' back
+        assert selectors.conversation_send_rules_cached(conversation_id=conversation.pk) in (first, None)
+        assert selectors.send_rules_refresh_due(conversation_id=conversation.pk)
+        assert not selectors.send_rules_refresh_due(conversation_id=conversation.pk)  # once
+        fresh = selectors.conversation_send_rules(conversation_id=conversation.pk, cache=True, refresh=True)
+        assert fresh.blocked
+        assert selectors.conversation_send_rules_cached(conversation_id=conversation.pk) is fresh
+        assert not selectors.send_rules_refresh_due(conversation_id=conversation.pk)
+
+
+@pytest.mark.django_db
+def test_a_read_that_began_before_an_eviction_is_not_kept(
+    alice: User, bob: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A block evicts the rules while a read of the old state is under way: that read's answer
+    is returned to its caller but not cached, so the next send reads the block."""
+    conversation, _ = conversation_direct_open(user=alice, other_id=bob.pk)
+    read = selectors._send_rules_read
+
+    def read_then_evicted(*, conversation_id: int) -> selectors.SendRules:
+        rules = read(conversation_id=conversation_id)
+        selectors.send_rules_forget(conversation_ids=[conversation_id])  # the eviction lands now
+        return rules
+
+    monkeypatch.setattr(selectors, "_send_rules_read", read_then_evicted)
+    with override_settings(CHAT_SEND_RULES_CACHE_SECONDS=30):
+        assert not selectors.conversation_send_rules(conversation_id=conversation.pk, cache=True).blocked
+    assert selectors.conversation_send_rules_cached(conversation_id=conversation.pk) is None

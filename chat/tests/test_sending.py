@@ -12,6 +12,9 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
+from chat.domain.errors import Overloaded
+from chat.domain.events import Origin, SyncItem
+from chat.domain.records import PendingMessage
 from chat.server import sending
 from chat.server.sending import SendBatcher
 
@@ -20,16 +23,25 @@ from chat.server.sending import SendBatcher
 def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
 
-    def apply_async(*, kwargs: dict[str, Any], queue: str) -> None:
+    async def push(*, kwargs: dict[str, Any], queue: str) -> None:
         assert queue == "sync"
         calls.append(kwargs)
 
-    monkeypatch.setattr(sending.messages_sync, "apply_async", apply_async)
+    monkeypatch.setattr(sending.messages_sync, "push", push)
     return calls
 
 
-def _item(n: int) -> dict[str, Any]:
-    return {"m": {"client_msg_id": f"m{n}"}, "o": {"s": "chat-x", "c": "conn"}}
+def _item(n: int, conversation_id: int = 1) -> SyncItem:
+    pending = PendingMessage(
+        id=n + 1,
+        conversation_id=conversation_id,
+        sender_id=1,
+        client_msg_id=f"m{n}",
+        body="hi",
+        mentions=(),
+        recipient_ids=(1, 2),
+    )
+    return SyncItem(pending=pending, origin=Origin(server_id="chat-x", conn_id="conn"))
 
 
 def _ids(kwargs: dict[str, Any]) -> list[str]:
@@ -110,12 +122,12 @@ async def test_a_failed_enqueue_is_reported_and_frees_the_slot(monkeypatch: pyte
     """The broker refuses: the devices are told (on_failure), and later sends still go out."""
     calls: list[list[str]] = []
 
-    def apply_async(*, kwargs: dict[str, Any], queue: str) -> None:
+    async def push(*, kwargs: dict[str, Any], queue: str) -> None:
         calls.append(_ids(kwargs))
         if len(calls) == 1:
             raise ConnectionError("broker down")
 
-    monkeypatch.setattr(sending.messages_sync, "apply_async", apply_async)
+    monkeypatch.setattr(sending.messages_sync, "push", push)
     failed: list[list[dict[str, Any]]] = []
 
     async def on_failure(items: list[dict[str, Any]]) -> None:
@@ -129,3 +141,56 @@ async def test_a_failed_enqueue_is_reported_and_frees_the_slot(monkeypatch: pyte
         await _settle()
     assert calls == [["m0"], ["m1"]]
     assert [[i["m"]["client_msg_id"] for i in f] for f in failed] == [["m0"]]
+
+
+async def _no_failure(items: list[dict[str, Any]]) -> None:
+    raise AssertionError("nothing fails here")
+
+
+async def test_the_window_carries_several_batches_but_one_per_conversation(
+    enqueued: list[dict[str, Any]],
+) -> None:
+    """Sends of other conversations leave at once while a batch is in flight; a conversation's
+    next sends wait until its batch is done, so its messages are stored in order."""
+    with override_settings(CHAT_SEND_MAX_INFLIGHT=4, CHAT_SEND_BATCH_MS=0, CHAT_SEND_BATCH_MAX=200):
+        batcher = SendBatcher(server_id="chat-x", on_failure=_no_failure)
+        batcher.add(_item(0, conversation_id=1))
+        await _settle()
+        batcher.add(_item(1, conversation_id=1))
+        batcher.add(_item(2, conversation_id=2))
+        batcher.add(_item(3, conversation_id=1))
+        await _settle()
+        assert [_ids(k) for k in enqueued] == [["m0"], ["m2"]]
+        assert batcher.waiting == 2
+        batcher.done(enqueued[0]["batch"]["b"])
+        await _settle()
+    assert [_ids(k) for k in enqueued] == [["m0"], ["m2"], ["m1", "m3"]]
+    assert batcher.waiting == 0
+
+
+async def test_a_backlog_past_its_bounds_refuses_new_sends(enqueued: list[dict[str, Any]]) -> None:
+    """Past CHAT_SHED_WAITING waiting sends, or with the oldest waiting CHAT_SHED_AGE_MS, `admit`
+    raises `overloaded` with a retry delay; once the backlog leaves, sends are admitted again."""
+    with override_settings(
+        CHAT_SEND_MAX_INFLIGHT=1, CHAT_SEND_BATCH_MS=0, CHAT_SHED_WAITING=3, CHAT_SHED_AGE_MS=200
+    ):
+        batcher = SendBatcher(server_id="chat-x", on_failure=_no_failure)
+        batcher.admit()
+        batcher.add(_item(0, conversation_id=1))
+        await _settle()
+        for n in range(1, 3):
+            batcher.admit()
+            batcher.add(_item(n, conversation_id=n + 1))
+        batcher.admit()  # two wait, under both bounds
+        batcher.add(_item(3, conversation_id=9))
+        with pytest.raises(Overloaded) as refused:
+            batcher.admit()
+        assert 200 <= refused.value.as_frame("x")["retry_after_ms"] <= 400
+        assert refused.value.as_frame("x")["code"] == "overloaded"
+        batcher.done(enqueued[0]["batch"]["b"])  # all three leave in one batch
+        await _settle()
+        batcher.admit()
+        batcher.add(_item(4, conversation_id=1))  # waits: the window is full
+        await asyncio.sleep(0.25)
+        with pytest.raises(Overloaded):
+            batcher.admit()  # by age

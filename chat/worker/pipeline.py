@@ -7,7 +7,7 @@ connection of the sending device, or the reply key of a REST request). `do_send_
    told its ID yet (the ack comes after storage), and so no device can have synced past a message
    stored later with a smaller ID than the window a sync looks back (DESIGN.md §4);
 2. stores the batch in the message store (idempotent; a resend of a stored (sender,
-   client_msg_id) returns the first);
+   client_msg_id) returns the first), reading the members' routes while Cassandra writes;
 3. routes each new message: members with a live device get `message.new` through the chat
    servers that hold them (one publish per chat server per batch, from the Redis routing table);
    members with none go to the `push` queue;
@@ -29,12 +29,13 @@ import redis
 from django.conf import settings
 
 from chat.domain.events import BatchDone, DeliveryEvent, FrameToSocket, FrameToUsers, SyncBatch, SyncItem
+from chat.domain.hops import Hops, hops_mark
 from chat.domain.records import PendingMessage, StoredMessage
 from chat.domain.snowflake import snowflake_next_id, snowflake_timestamp_ms
 from chat.fanout import users_by_server
 from chat.protocol import frame_text, message_ack_frame, message_new_frame, message_payload
 from chat.services import conversations_touch
-from chat.store.cassandra.message_store import messages_write
+from chat.store.cassandra.message_store import messages_write_start
 from chat.store.redis import keys as redis_keys
 from chatproject.redis_client import get_redis
 from notifications.tasks import notify_offline_members
@@ -67,6 +68,11 @@ def _renumber_late(pending: PendingMessage, *, now_ms: int) -> PendingMessage:
     return pending
 
 
+def _hops_mark_all(sampled: list[Hops], hop: str) -> None:
+    for hops in sampled:
+        hops_mark(hops, hop)
+
+
 def do_send_messages(
     *, items: list[dict[str, Any]], batch: dict[str, str] | None = None
 ) -> list[StoredMessage]:
@@ -77,11 +83,20 @@ def do_send_messages(
     """
     now_ms = int(time.time() * 1000)
     decoded = [SyncItem.decode(item) for item in items]
+    sampled = [item.hops for item in decoded if item.hops is not None]
+    _hops_mark_all(sampled, "task_start")
     pending = [_renumber_late(item.pending, now_ms=now_ms) for item in decoded]
     origins = [item.origin for item in decoded]
-    results = messages_write(pending=pending)
-
+    hops_of = {p.id: item.hops for p, item in zip(pending, decoded, strict=True) if item.hops is not None}
     client = get_redis()
+    stored = messages_write_start(pending=pending)
+    # while Cassandra writes: where the members' devices are (a superset of what is routed below)
+    member_ids = {uid for p in pending for uid in p.recipient_ids}
+    routes = redis_keys.routes_for_users(client, member_ids)
+    live_servers = _live_servers(client, {s for servers in routes.values() for s in servers})
+    results = stored()
+    _hops_mark_all(sampled, "stored")
+
     # route what is new, and also what a redelivered task had stored before its worker died (same
     # ID: its fan-out may never have happened; devices drop a second copy by ID); a client's resend
     # of a stored message (a different pending ID) is only acknowledged
@@ -90,9 +105,6 @@ def do_send_messages(
         for p, r, o in zip(pending, results, origins, strict=True)
         if not r.duplicate or r.message.id == p.id
     ]
-    member_ids = {uid for p, _, _ in new for uid in p.recipient_ids}
-    routes = redis_keys.routes_for_users(client, member_ids) if member_ids else {}
-    live_servers = _live_servers(client, {s for servers in routes.values() for s in servers})
 
     batches: dict[str, list[DeliveryEvent]] = defaultdict(list)
     offline: dict[int, list[tuple[int, int]]] = defaultdict(list)
@@ -105,7 +117,9 @@ def do_send_messages(
         for server_id, uids in users_by_server(live_routes).items():
             # the sending device gets the ack instead
             skip = origin.conn_id if origin.server_id == server_id else None
-            batches[server_id].append(FrameToUsers(user_ids=uids, text=text, skip_conn=skip))
+            batches[server_id].append(
+                FrameToUsers(user_ids=uids, text=text, skip_conn=skip, hops=hops_of.get(p.id))
+            )
 
     replies: list[tuple[str, str]] = []
     for result, origin in zip(results, origins, strict=True):
@@ -120,6 +134,7 @@ def do_send_messages(
     done = SyncBatch.decode(batch)
     if done is not None:
         batches[done.server_id].append(BatchDone(batch_id=done.batch_id))
+    _hops_mark_all(sampled, "published")  # the stopwatches travel in the published events
     redis_keys.deliveries_publish(client, batches)
     # the conversations' newest message and the senders' read markers follow the acks (they are
     # not the message; a redelivered task repeats them), and precede the REST replies so that an

@@ -230,47 +230,7 @@ CHAT_ALLOWED_ORIGINS = env_list(
 )
 
 # --- chat servers: discovery registry, connect tickets, WebSocket limits, the send path
-CHAT_SERVER_ID = env_str("CHAT_SERVER_ID", "")  # empty: "<hostname>-<pid>"
-CHAT_SERVER_URL = env_str("CHAT_SERVER_URL", "ws://127.0.0.1:8001/ws/chat")
-CHAT_SERVER_REGION = env_str("CHAT_SERVER_REGION", "local")
-CHAT_SERVER_CAPACITY = env_int("CHAT_SERVER_CAPACITY", 10000)
-CHAT_REGISTRY_TTL = env_int("CHAT_REGISTRY_TTL", 15)  # seconds an unrefreshed entry lives
-CHAT_REGISTRY_REFRESH = env_float("CHAT_REGISTRY_REFRESH", 5.0)
-CHAT_DRAIN_GRACE = env_float("CHAT_DRAIN_GRACE", 5.0)  # seconds between server.draining and close
-CHAT_TICKET_TTL = env_int("CHAT_TICKET_TTL", 60)
-CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 65536)
-CHAT_RATE_LIMIT_MESSAGES = env_int("CHAT_RATE_LIMIT_MESSAGES", 100)
-CHAT_RATE_LIMIT_WINDOW = env_int("CHAT_RATE_LIMIT_WINDOW", 10)
-# every other frame type: at most this many per socket per CHAT_FRAME_BUDGET_WINDOW s (chat/server/budget.py);
-# `invalid` counts frames that cannot be parsed or name an unknown type
-CHAT_FRAME_BUDGET_WINDOW = env_float("CHAT_FRAME_BUDGET_WINDOW", 10.0)
-CHAT_FRAME_BUDGETS = {
-    "typing": env_int("CHAT_BUDGET_TYPING", 20),
-    "read": env_int("CHAT_BUDGET_READ", 60),
-    "sync": env_int("CHAT_BUDGET_SYNC", 10),
-    "heartbeat": env_int("CHAT_BUDGET_HEARTBEAT", 10),
-    "invalid": env_int("CHAT_BUDGET_INVALID", 20),
-}
-# sockets of one user on all chat servers together; one more closes the oldest (code 4429)
-CHAT_SOCKETS_PER_USER = env_int("CHAT_SOCKETS_PER_USER", 10)
-# messages one `sync` frame answers at most; the last sync.batch says has_more, and the client asks
-# again from the sync.done's cur_max_message_id
-CHAT_SYNC_MAX_MESSAGES = env_int("CHAT_SYNC_MAX_MESSAGES", 1000)
-CHAT_TYPING_THROTTLE = env_float("CHAT_TYPING_THROTTLE", 3.0)
-CHAT_SYNC_BATCH = env_int("CHAT_SYNC_BATCH", 200)  # messages per sync.batch frame
-# a message older than this at storage time gets a fresh ID; syncs look back this far (DESIGN.md §4)
-CHAT_LATE_ID_SECONDS = env_float("CHAT_LATE_ID_SECONDS", 10.0)
-CHAT_SEND_BATCH_MS = env_float("CHAT_SEND_BATCH_MS", 3.0)  # chat server: collect sends into one sync task
-CHAT_SEND_BATCH_MAX = env_int("CHAT_SEND_BATCH_MAX", 200)
-# seconds Redis arbitrates a (sender, client_msg_id) claim; later resends are caught by the claim table
-CHAT_CLAIM_TTL = env_int("CHAT_CLAIM_TTL", 600)
-# sync tasks of one chat server in the queue at once; more sends wait and leave as one bigger batch
-CHAT_SEND_MAX_INFLIGHT = env_int("CHAT_SEND_MAX_INFLIGHT", 1)
-# seconds after which a batch the worker never reported done stops holding its slot
-CHAT_SEND_INFLIGHT_TIMEOUT = env_float("CHAT_SEND_INFLIGHT_TIMEOUT", 5.0)
-# seconds a chat server keeps a conversation's members and block state for validating sends; changes
-# evict them at once (through the delivery channels), this bounds an eviction that was lost
-CHAT_SEND_RULES_CACHE_SECONDS = env_float("CHAT_SEND_RULES_CACHE_SECONDS", 30.0)
+from chatproject.settings.chat_servers import *  # noqa: E402, F403
 
 # --- presence (design note §4.4): heartbeats every PRESENCE_HEARTBEAT_INTERVAL s (clients); a user
 # whose every socket has been silent for PRESENCE_OFFLINE_AFTER s is offline

@@ -42,7 +42,7 @@ from chat.domain.records import (
     pending_as_stored,
 )
 from chat.domain.snowflake import MAX_ID
-from chat.store.cassandra.plans import Plan, Query, run_plan, run_plans
+from chat.store.cassandra.plans import Plan, Query, plan_start, run_plan, run_plans, statements_start
 from chat.store.cassandra.tables import (
     DELETE_CONVERSATION_ROW,
     DELETE_INBOX_ROW,
@@ -60,7 +60,7 @@ from chat.store.cassandra.tables import (
     INSERT_MENTION_ROW,
     INSERT_USER_BUCKET,
     MENTIONS_NEWEST_FIRST,
-    SELECT_CLAIM,
+    SELECT_CLAIMS_OF_SENDER,
     SELECT_CONVERSATION_MESSAGE,
     SYNC_OLDEST_FIRST,
     UNREAD_SCAN,
@@ -178,16 +178,36 @@ class _Stored:
     forgotten: list[PendingMessage]  # winners found only in the claim table: Redis must learn them
 
 
-def _store_plan(pending: Sequence[PendingMessage], claimed: Sequence[PendingMessage]) -> Plan[_Stored]:
+def _claim_reads(pending: Sequence[PendingMessage]) -> list[Query]:
+    """One read of the claim table per sender of the batch (its client_msg_ids as one IN list)."""
+    by_sender: dict[int, list[str]] = {}
+    for p in pending:
+        by_sender.setdefault(p.sender_id, []).append(p.client_msg_id)
+    return [(SELECT_CLAIMS_OF_SENDER, (sender, sorted(set(ids)))) for sender, ids in by_sender.items()]
+
+
+def _claim_rows(reads: list[Query], rows_list: list[Any]) -> dict[tuple[int, str], Any]:
+    return {
+        (params[0], row.client_msg_id): row
+        for (_, params), rows in zip(reads, rows_list, strict=True)
+        for row in rows
+    }
+
+
+def _store_plan(
+    pending: Sequence[PendingMessage],
+    claimed: Sequence[PendingMessage],
+    claim_rows: dict[tuple[int, str], Any],
+) -> Plan[_Stored]:
     """`claimed[i]`: the message that holds pending[i]'s claim in Redis (pending[i] itself when
-    the claim was new there, or was its own from an earlier delivery of the same task)."""
-    fresh = [i for i, (p, c) in enumerate(zip(pending, claimed, strict=True)) if c.id == p.id]
-    rows_list = yield [(SELECT_CLAIM, (pending[i].sender_id, pending[i].client_msg_id)) for i in fresh]
+    the claim was new there, or was its own from an earlier delivery of the same task);
+    `claim_rows`: the rows of the claim table by (sender, client_msg_id)."""
     winners = list(claimed)
     forgotten: list[PendingMessage] = []
-    for i, rows in zip(fresh, rows_list, strict=True):
-        if rows and rows[0].message_id != pending[i].id:
-            winners[i] = _claim_winner(pending[i], rows[0])  # an older claim that Redis forgot
+    for i, (p, c) in enumerate(zip(pending, claimed, strict=True)):
+        row = claim_rows.get((p.sender_id, p.client_msg_id)) if c.id == p.id else None
+        if row is not None and row.message_id != p.id:
+            winners[i] = _claim_winner(p, row)  # an older claim that Redis forgot
             forgotten.append(winners[i])
     # write each winner's claim row and rows; a loser writes the winner's too, in case the
     # winner's writer died between its claim and its rows (same cells, same timestamps: nothing
@@ -220,22 +240,36 @@ def _store_plan(pending: Sequence[PendingMessage], claimed: Sequence[PendingMess
     return _Stored(results=results, forgotten=forgotten)
 
 
-def messages_write(*, pending: Sequence[PendingMessage]) -> list[StoredResult]:
-    """Store messages idempotently in every table; one result per input, in order.
+def messages_write_start(*, pending: Sequence[PendingMessage]) -> Callable[[], list[StoredResult]]:
+    """Store messages idempotently in every table; calling the result waits for the writes and
+    returns one result per input, in order. In between, the caller may do other work (the worker
+    reads the routes) while Cassandra writes.
 
     For each message the (sender_id, client_msg_id) claim is taken in Redis and checked against
-    the claim table; if an earlier message holds it, that message is (re)written and returned
-    instead, so concurrent stores of one client_msg_id all end with the one message that won.
+    the claim table (the two at once); if an earlier message holds it, that message is (re)written
+    and returned instead, so concurrent stores of one client_msg_id all end with the one message
+    that won.
     """
     if not pending:
-        return []
+        return list
     client = get_redis()
-    stored = run_plan(
-        _store_plan(pending, claims.message_claims(client, pending, ttl=settings.CHAT_CLAIM_TTL))
-    )
-    if stored.forgotten:
-        claims.message_claims_restore(client, stored.forgotten, ttl=settings.CHAT_CLAIM_TTL)
-    return stored.results
+    reads = _claim_reads(pending)
+    read_rows = statements_start(reads)
+    claimed = claims.message_claims(client, pending, ttl=settings.CHAT_CLAIM_TTL)
+    finish = plan_start(_store_plan(pending, claimed, _claim_rows(reads, read_rows())))
+
+    def results() -> list[StoredResult]:
+        stored = finish()
+        if stored.forgotten:
+            claims.message_claims_restore(client, stored.forgotten, ttl=settings.CHAT_CLAIM_TTL)
+        return stored.results
+
+    return results
+
+
+def messages_write(*, pending: Sequence[PendingMessage]) -> list[StoredResult]:
+    """`messages_write_start`, waited for."""
+    return messages_write_start(pending=pending)()
 
 
 def _change_plan(message: StoredMessage, writes: Callable[[int, int], list[Query]]) -> Plan[None]:

@@ -3,7 +3,7 @@
 A plan is a generator that yields a batch of `(cql, params)` pairs — statements that may run
 concurrently — and receives, for each, its rows; its return value is the plan's result.
 The plain writes of a round travel as unlogged batches grouped by node (see `_requests`).
-`run_plans` executes batches with the driver's `execute_concurrent`. Several plans advance in
+`run_plans` sends each round at once (`statements_start`) and waits for its rows. Several plans advance in
 lockstep, their batches merged into one round of concurrent statements. Callers on an event loop
 run them in a thread (`database_sync_to_async`).
 
@@ -14,7 +14,7 @@ session's consistency level (CASSANDRA_CONSISTENCY).
 from __future__ import annotations
 
 import re
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -41,12 +41,13 @@ def _statement(cql: str) -> Any:
 
 
 # plain writes of one round go to the node as unlogged batches: one request (and one response to
-# decode) for several rows instead of one each, which is most of the driver's cost per message.
-# Rows are grouped by the node that holds their partition, and each batch stays under Cassandra's
-# warning thresholds (unlogged_batch_across_partitions_warn_threshold 10 partitions,
-# batch_size_warn_threshold 5 KiB); a row larger than that goes alone.
-BATCH_MAX_STATEMENTS = 10
-BATCH_MAX_BYTES = 4000
+# decode) for many rows instead of one each, which is most of the cost per message on both sides.
+# Rows are grouped by the node that holds their partition (the recommended use of an unlogged
+# batch), and each batch stays under the thresholds of deploy/cassandra/cassandra.yaml.in
+# (batch_size_warn_threshold 64 KiB, unlogged_batch_across_partitions_warn_threshold 128); a row
+# larger than that goes alone.
+BATCH_MAX_STATEMENTS = 100
+BATCH_MAX_BYTES = 48_000
 _PLAIN_WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b(?!.*\bIF\b)", re.IGNORECASE | re.DOTALL)
 
 
@@ -56,10 +57,13 @@ def _size(params: tuple[Any, ...]) -> int:
 
 
 def _replica(bound: BoundStatement) -> object:
+    metadata = cassandra_session().cluster.metadata
+    if len(metadata.all_hosts()) == 1:
+        return None  # one node holds everything: no need to hash the partition key
     key = bound.routing_key
     if key is None:
         return None
-    replicas = cassandra_session().cluster.metadata.get_replicas(bound.keyspace, key)
+    replicas = metadata.get_replicas(bound.keyspace, key)
     return replicas[0].endpoint if replicas else None
 
 
@@ -114,13 +118,32 @@ def _spread(requests: list[tuple[Statement, list[int]]], rows: list[Rows], count
 
 def execute_statements(batch: list[Query]) -> list[Rows]:
     """Run statements concurrently; rows of each, in order (raises on the first failure)."""
+    return statements_start(batch)()
+
+
+ASYNC_MAX_REQUESTS = 256  # a round of more requests runs with bounded concurrency instead
+
+
+def statements_start(batch: list[Query]) -> Callable[[], list[Rows]]:
+    """Send a round of statements and return at once; calling the result waits for the rows of
+    each, in order (raising the first failure). The driver's I/O thread does the waiting, so the
+    caller can do other work (a Redis round trip) while Cassandra answers."""
     if not batch:
-        return []
+        return list
     requests = _requests(batch)
-    results = execute_concurrent(
-        cassandra_session(), [(stmt, None) for stmt, _ in requests], concurrency=64, raise_on_first_error=True
-    )
-    return _spread(requests, [list(result.result_or_exc) for result in results], len(batch))
+    session = cassandra_session()
+    if len(requests) > ASYNC_MAX_REQUESTS:  # a big read: the driver's bounded concurrency, now
+        results = execute_concurrent(
+            session, [(stmt, None) for stmt, _ in requests], concurrency=64, raise_on_first_error=True
+        )
+        done = _spread(requests, [list(result.result_or_exc) for result in results], len(batch))
+        return lambda: done
+    futures = [session.execute_async(stmt) for stmt, _ in requests]
+
+    def rows() -> list[Rows]:
+        return _spread(requests, [list(f.result()) for f in futures], len(batch))
+
+    return rows
 
 
 def _advance(
@@ -159,6 +182,28 @@ def run_plans(plans: list[Plan[Any]]) -> list[Any]:
     while step.batches:
         step.deliver(execute_statements(step.pending()))
     return step.out
+
+
+def plan_start(plan: Plan[T]) -> Callable[[], T]:
+    """Send a plan's first round and return at once; calling the result finishes the plan (its
+    later rounds run as `run_plan` runs them) and returns its value."""
+    try:
+        first = next(plan)
+    except StopIteration as stop:
+        value: T = stop.value
+        return lambda: value
+    rows = statements_start(first)
+
+    def finish() -> T:
+        try:
+            batch = plan.send(rows())
+            while True:
+                batch = plan.send(execute_statements(batch))
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+
+    return finish
 
 
 def run_plan(plan: Plan[T]) -> T:

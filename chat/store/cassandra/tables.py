@@ -25,9 +25,9 @@ INSERT_CLAIM = (
     "INSERT INTO {ks}.message_client_ids (sender_id, client_msg_id, message_id, conversation_id, body, "
     "mentions, recipient_ids) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-SELECT_CLAIM = (
-    "SELECT message_id, conversation_id, body, mentions, recipient_ids FROM {ks}.message_client_ids "
-    "WHERE sender_id = ? AND client_msg_id = ?"
+SELECT_CLAIMS_OF_SENDER = (
+    "SELECT client_msg_id, message_id, conversation_id, body, mentions, recipient_ids "
+    "FROM {ks}.message_client_ids WHERE sender_id = ? AND client_msg_id IN ?"
 )
 INSERT_CONVERSATION_ROW = (
     "INSERT INTO {ks}.messages_by_conversation (conversation_id, bucket, message_id, sender_id, "

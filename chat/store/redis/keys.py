@@ -23,6 +23,7 @@ import redis
 import redis.asyncio as aioredis
 
 from chat.domain.events import DeliveryEvent, deliveries_encode
+from chatproject.redis_scripts import LuaScript
 
 _SRV = "chat:srv:{}"
 _SRV_INDEX = "chat:srv:index"
@@ -36,7 +37,7 @@ _REPLY = "chat:reply:{}"
 _SOCKETS = "chat:sockets:{}"  # user id: sorted set of "<server id>|<conn id>" by connect time
 
 # HINCRBY -1 that removes the field at zero, so a user's routing hash holds only live counts
-_DETACH_LUA = """
+_DETACH_LUA = LuaScript("""
 local n = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
 if n <= 0 then
   redis.call('HDEL', KEYS[1], ARGV[1])
@@ -44,7 +45,7 @@ if n <= 0 then
 end
 if n == 0 then redis.call('SREM', KEYS[2], ARGV[2]) end
 return n
-"""
+""")
 
 
 @dataclass(frozen=True)
@@ -182,8 +183,8 @@ async def route_attach(client: aioredis.Redis, *, user_id: int, server_id: str) 
 
 async def route_detach(client: aioredis.Redis, *, user_id: int, server_id: str) -> int:
     """One device of `user_id` left `server_id`; returns how many remain there."""
-    result = await client.eval(  # type: ignore[misc]
-        _DETACH_LUA, 2, _ROUTE.format(user_id), _SRV_USERS.format(server_id), server_id, str(user_id)
+    result = await _DETACH_LUA.run_async(
+        client, [_ROUTE.format(user_id), _SRV_USERS.format(server_id)], server_id, str(user_id)
     )
     return int(result)
 
@@ -219,7 +220,7 @@ async def routes_for_users_async(client: aioredis.Redis, user_ids: Iterable[int]
 # ---------------------------------------------------------------- sockets per user
 
 # add a socket; past the limit, take out the oldest and answer them (they are to be closed)
-_SOCKET_ADD_LUA = """
+_SOCKET_ADD_LUA = LuaScript("""
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3])
@@ -229,7 +230,7 @@ if over > 0 then
   return oldest
 end
 return {}
-"""
+""")
 
 
 async def user_socket_add(
@@ -238,10 +239,9 @@ async def user_socket_add(
     """Count a new socket of the user; returns the (server id, conn id) of the oldest sockets
     beyond `limit`, which the caller closes. Entries of a server that died are the oldest, so
     they go first; the key expires a day after the user's last connect."""
-    evicted = await client.eval(  # type: ignore[misc]
-        _SOCKET_ADD_LUA,
-        1,
-        _SOCKETS.format(user_id),
+    evicted = await _SOCKET_ADD_LUA.run_async(
+        client,
+        [_SOCKETS.format(user_id)],
         f"{time.time():.6f}",
         f"{server_id}|{conn_id}",
         str(limit),
@@ -314,7 +314,7 @@ async def ticket_take(client: aioredis.Redis, digest: str) -> bytes | None:
 # the sliding window of a user's sends, in one round trip: trim, then either refuse (answering the
 # milliseconds until the oldest send leaves the window) or count this send (answering -1). A
 # refused send is not counted, so a client that backs off recovers.
-_RATE_LUA = """
+_RATE_LUA = LuaScript("""
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
@@ -325,7 +325,7 @@ end
 redis.call('ZADD', KEYS[1], now, ARGV[3])
 redis.call('EXPIRE', KEYS[1], math.ceil(window) + 1)
 return -1
-"""
+""")
 
 
 async def rate_limit_take(
@@ -339,8 +339,8 @@ async def rate_limit_take(
     now = time.time()
     member = f"{now:.6f}:{secrets.token_hex(4)}"
     answer = int(
-        await client.eval(  # type: ignore[misc]
-            _RATE_LUA, 1, _RATE.format(user_id), f"{now:.6f}", str(window), member, str(limit)
+        await _RATE_LUA.run_async(
+            client, [_RATE.format(user_id)], f"{now:.6f}", str(window), member, str(limit)
         )
     )
     return (member, 0) if answer < 0 else (None, answer)
