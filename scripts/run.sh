@@ -85,7 +85,9 @@ CONF
         "CHAT_SERVER_ID=\"chat-$i\",CHAT_SERVER_URL=\"ws://127.0.0.1:$LB_PORT/ws/chat-$i/chat\""
     done
     # the sync worker mostly waits on Cassandra and PostgreSQL: more processes than cores
-    program worker-sync "$PY/celery -A chatproject worker -Q sync -n sync-%%h --concurrency ${SYNC_WORKER_CONCURRENCY:-6} --loglevel INFO"
+    # a low-latency queue: no gossip, mingle or worker heartbeats (nothing here uses them), and no
+    # INFO line per task
+    program worker-sync "$PY/celery -A chatproject worker -Q sync -n sync-%%h --concurrency ${SYNC_WORKER_CONCURRENCY:-6} --without-gossip --without-mingle --without-heartbeat --loglevel WARNING"
     program worker-push "$PY/celery -A chatproject worker -Q push -n push-%%h --concurrency 1 --loglevel INFO"
     # the periodic sweeps (presence, registry) on their own queue, never behind message batches
     program worker-sweep "$PY/celery -A chatproject worker -Q sweep -n sweep-%%h --concurrency 1 --loglevel INFO"
