@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import socket
 import ssl
 import threading
 from collections import namedtuple
@@ -91,6 +92,9 @@ def _connect() -> _Connection:
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         connect_timeout=settings.CASSANDRA_CONNECT_TIMEOUT,
         control_connection_timeout=settings.CASSANDRA_CONNECT_TIMEOUT,
+        # the driver writes a request in several send() calls: with Nagle's algorithm the last
+        # waits for the node's delayed ACK, 40 ms for every request larger than a few rows
+        sockopts=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
     )
     try:
         session = cluster.connect()
