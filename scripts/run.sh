@@ -26,12 +26,14 @@ stop() {
   fi
 }
 
-program() {  # program <name> <command> [extra environment]
-  local name="$1" command="$2" extra="${3:-}"
+program() {  # program <name> <command> [extra environment] [number of processes]
+  local name="$1" command="$2" extra="${3:-}" numprocs="${4:-1}"
   cat <<CONF
 
 [program:$name]
 command=$command
+numprocs=$numprocs
+process_name=$( [ "$numprocs" = 1 ] && echo "%(program_name)s" || echo "%(program_name)s-%(process_num)d" )
 directory=$ROOT_DIR
 autostart=true
 autorestart=true
@@ -84,10 +86,12 @@ CONF
       program "chat-$i" "$PY/daphne --bind 127.0.0.1 --port $port --proxy-headers chatproject.asgi:application" \
         "CHAT_SERVER_ID=\"chat-$i\",CHAT_SERVER_URL=\"ws://127.0.0.1:$LB_PORT/ws/chat-$i/chat\""
     done
-    # the sync worker mostly waits on Cassandra and PostgreSQL: more processes than cores
-    # a low-latency queue: no gossip, mingle or worker heartbeats (nothing here uses them), and no
-    # INFO line per task
-    program worker-sync "$PY/celery -A chatproject worker -Q sync -n sync-%%h --concurrency ${SYNC_WORKER_CONCURRENCY:-6} --without-gossip --without-mingle --without-heartbeat --loglevel WARNING"
+    # the message sync queue, tuned for latency: SYNC_WORKER_PROCESSES workers with the solo pool,
+    # each taking one batch at a time straight from Redis (no hand-over to a pool process through
+    # a pipe: 0.6 ms of CPU per task instead of 1.4 ms with prefork), no gossip, mingle or worker
+    # heartbeats (nothing here uses them), and no INFO line per task
+    program worker-sync "$PY/celery -A chatproject worker -Q sync -n sync-%(process_num)d@%%h --pool solo --without-gossip --without-mingle --without-heartbeat --loglevel WARNING" \
+      "" "${SYNC_WORKER_PROCESSES:-3}"
     program worker-push "$PY/celery -A chatproject worker -Q push -n push-%%h --concurrency 1 --loglevel INFO"
     # the periodic sweeps (presence, registry) on their own queue, never behind message batches
     program worker-sweep "$PY/celery -A chatproject worker -Q sweep -n sweep-%%h --concurrency 1 --loglevel INFO"

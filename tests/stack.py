@@ -105,13 +105,23 @@ class Stack:
             timeout=60,
         ).stdout
 
-    def status(self) -> dict[str, tuple[str, int | None]]:
-        result: dict[str, tuple[str, int | None]] = {}
+    def processes(self) -> dict[str, list[tuple[str, int | None]]]:
+        """(state, pid) of each process of each program (a program such as worker-sync may run
+        several: supervisorctl names them `<program>:<program>-<n>`)."""
+        result: dict[str, list[tuple[str, int | None]]] = {}
         for line in self.ctl("status").splitlines():
             parts = line.split()
             if len(parts) >= 2:
                 pid = int(parts[3].rstrip(",")) if len(parts) > 3 and parts[2] == "pid" else None
-                result[parts[0]] = (parts[1], pid)
+                result.setdefault(parts[0].split(":")[0], []).append((parts[1], pid))
+        return result
+
+    def status(self) -> dict[str, tuple[str, int | None]]:
+        """(state, pid) of each program: RUNNING when all its processes run; the first one's pid."""
+        result: dict[str, tuple[str, int | None]] = {}
+        for name, procs in self.processes().items():
+            states = {state for state, _ in procs}
+            result[name] = (states.pop() if len(states) == 1 else "MIXED", procs[0][1])
         return result
 
     def wait_all_running(self, timeout: float = 60) -> dict[str, tuple[str, int | None]]:

@@ -297,19 +297,20 @@ async def test_blocks_and_removals_reach_the_chat_servers_cached_send_rules_at_o
 async def test_killed_sync_worker_loses_no_acknowledged_message(
     stack: Stack, alice: User, bob: User, direct: int
 ) -> None:
-    """kill -9 of the sync worker mid-stream: every message is acked eventually (redelivery plus
-    the client's resends), and stored exactly once."""
+    """kill -9 of every sync worker process mid-stream: every message is acked eventually
+    (redelivery plus the client's resends), and stored exactly once."""
     _wait_registered(stack)
     a1, b1 = _device(stack, alice, "a1"), _device(stack, bob, "b1")
     await a1.connect(stack.chat_url(0))
     await b1.connect(stack.chat_url(1))
-    worker_pid = stack.status()["worker-sync"][1]
-    assert worker_pid is not None
+    worker_pids = [pid for _, pid in stack.processes()["worker-sync"] if pid is not None]
+    assert len(worker_pids) >= 1
     sent = []
     for i in range(200):
         sent.append(await a1.send(direct, f"k{i}"))
         if i == 100:
-            os.killpg(os.getpgid(worker_pid), signal.SIGKILL)  # the worker and its pool children
+            for pid in worker_pids:  # every sync worker process, with any children
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
     await a1.wait_acked(sent, wait=90, resend_every=6)
     ids = [a1.acks[c] for c in sent]
     assert len(set(ids)) == 200
@@ -320,6 +321,35 @@ async def test_killed_sync_worker_loses_no_acknowledged_message(
     assert sorted(stored) == sorted(f"k{i}" for i in range(200))  # none lost, none twice
     for device in (a1, b1):
         await device.close()
+
+
+async def test_a_backlog_sheds_new_sends_and_they_go_through_once_it_drains(
+    stack: Stack, alice: User, bob: User, direct: int
+) -> None:
+    """With the sync workers stopped, a chat server's sends wait in its window; once the oldest
+    has waited CHAT_SHED_AGE_MS (500 ms), a new send gets `overloaded` with `retry_after_ms`.
+    When the workers are back, every message, the shed one resent with its client_msg_id, is
+    stored exactly once."""
+    _wait_registered(stack)
+    a1 = _device(stack, alice, "a1")
+    await a1.connect(stack.chat_url(0))
+    stack.ctl("stop", "worker-sync:*")
+    try:
+        first = await a1.send(direct, "shed-0")  # in flight: a batch no worker takes
+        second = await a1.send(direct, "shed-1")  # waits: one batch per conversation in flight
+        await asyncio.sleep(0.8)
+        shed = await a1.send(direct, "shed-2")
+        error = await a1.next_frame("error")
+        assert (error["code"], error["ref"]) == ("overloaded", shed)
+        assert error["retry_after_ms"] >= 500
+        assert first not in a1.acks
+        assert second not in a1.acks
+    finally:
+        stack.ctl("start", "worker-sync:*")
+    await a1.wait_acked([first, second, shed], wait=60, resend_every=2)
+    stored = [b for b in _history_bodies(stack, direct, a1.token) if b.startswith("shed-")]
+    assert sorted(stored) == ["shed-0", "shed-1", "shed-2"]
+    await a1.close()
 
 
 async def test_draining_server_tells_clients_and_leaves_discovery(

@@ -360,19 +360,23 @@ test('a message acknowledged through sync (ack lost) leaves the outbox', async (
   assert.equal(client.pending().length, 0);
 });
 
-test('rate_limited holds the message back for retry_after_ms, then sends it again', async () => {
-  const { client, server, timers } = makeClient();
-  client.start();
-  await timers.advance(0);
-  server.last().open();
-  const entry = client.send(1, 'flood');
-  server.last().deliver({ type: 'error', code: 'rate_limited', ref: entry.client_msg_id, retry_after_ms: 2500 });
-  await timers.advance(1000);
-  assert.equal(server.last().frames('message.send').length, 1);
-  await timers.advance(2000);
-  assert.equal(server.last().frames('message.send').length, 2);
-  assert.equal(client.pending().length, 1);
-});
+for (const code of ['rate_limited', 'overloaded']) {
+  test(`${code} holds the message back for retry_after_ms, then sends it again with its client_msg_id`, async () => {
+    const { client, server, timers } = makeClient();
+    client.start();
+    await timers.advance(0);
+    server.last().open();
+    const entry = client.send(1, 'flood');
+    server.last().deliver({ type: 'error', code, ref: entry.client_msg_id, retry_after_ms: 2500 });
+    await timers.advance(1000);
+    assert.equal(server.last().frames('message.send').length, 1);
+    await timers.advance(2000);
+    const sends = server.last().frames('message.send');
+    assert.equal(sends.length, 2);
+    assert.equal(sends[1].client_msg_id, entry.client_msg_id);
+    assert.equal(client.pending().length, 1);
+  });
+}
 
 test('a refused message (forbidden, too large) leaves the outbox and is reported failed', async () => {
   const { client, server, timers } = makeClient();

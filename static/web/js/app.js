@@ -188,6 +188,7 @@ client.on('presence', (frame) => {
 });
 client.on('error', (frame) => {
   if (frame.code === 'rate_limited') toast('You are sending too fast; your messages will go out in a moment.', { kind: 'warning' });
+  if (frame.code === 'overloaded') toast('The service is busy; your messages will go out in a moment.', { kind: 'warning' });
 });
 client.on('reset', async () => {
   state.lists.clear();

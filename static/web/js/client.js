@@ -469,7 +469,8 @@ export class ChatClient {
       this.emit('error', frame);
       return;
     }
-    if (frame.code === 'rate_limited') {
+    if (frame.code === 'rate_limited' || frame.code === 'overloaded') {
+      // too fast for my budget, or the service is shedding load: back off as told, then resend
       entry.notBefore = this.now() + (Number(frame.retry_after_ms) || 1000);
       entry.sentAt = 0;
       this.emit('error', frame);
