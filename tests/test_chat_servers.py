@@ -326,29 +326,39 @@ async def test_killed_sync_worker_loses_no_acknowledged_message(
 async def test_a_backlog_sheds_new_sends_and_they_go_through_once_it_drains(
     stack: Stack, alice: User, bob: User, direct: int
 ) -> None:
-    """With the sync workers stopped, a chat server's sends wait in its window; once the oldest
-    has waited CHAT_SHED_AGE_MS (500 ms), a new send gets `overloaded` with `retry_after_ms`.
-    When the workers are back, every message, the shed one resent with its client_msg_id, is
-    stored exactly once."""
+    """With the sync workers stopped, a chat server's batches fill its window (4) and the next
+    send waits for a slot; once it has waited CHAT_SHED_AGE_MS (500 ms), a new send gets
+    `overloaded` with `retry_after_ms`. When the workers are back, every message, the shed one
+    resent with its client_msg_id, is stored exactly once."""
     _wait_registered(stack)
     a1 = _device(stack, alice, "a1")
     await a1.connect(stack.chat_url(0))
+    groups = []
+    for n in range(5):
+        status, group = api_call(
+            stack.api,
+            "POST",
+            "conversations",
+            {"type": "group", "title": f"shed {n}", "member_ids": [bob.pk]},
+            token=a1.token,
+        )
+        assert status == 201
+        groups.append(int(group["id"]))
     stack.ctl("stop", "worker-sync:*")
     try:
-        first = await a1.send(direct, "shed-0")  # in flight: a batch no worker takes
-        second = await a1.send(direct, "shed-1")  # waits: one batch per conversation in flight
+        sent = [await a1.send(group, f"shed-{n}") for n, group in enumerate(groups)]  # 4 in flight, 1 waits
         await asyncio.sleep(0.8)
-        shed = await a1.send(direct, "shed-2")
+        shed = await a1.send(direct, "shed-direct")
         error = await a1.next_frame("error")
         assert (error["code"], error["ref"]) == ("overloaded", shed)
         assert error["retry_after_ms"] >= 500
-        assert first not in a1.acks
-        assert second not in a1.acks
+        assert not set(sent) & set(a1.acks)
     finally:
         stack.ctl("start", "worker-sync:*")
-    await a1.wait_acked([first, second, shed], wait=60, resend_every=2)
-    stored = [b for b in _history_bodies(stack, direct, a1.token) if b.startswith("shed-")]
-    assert sorted(stored) == ["shed-0", "shed-1", "shed-2"]
+    await a1.wait_acked([*sent, shed], wait=60, resend_every=2)
+    for n, group in enumerate(groups):
+        assert _history_bodies(stack, group, a1.token) == [f"shed-{n}"]
+    assert [b for b in _history_bodies(stack, direct, a1.token) if b.startswith("shed-")] == ["shed-direct"]
     await a1.close()
 
 

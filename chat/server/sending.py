@@ -83,10 +83,13 @@ class SendBatcher:
         return len(self._waiting)
 
     def admit(self) -> None:
-        """Raise Overloaded while the backlog is past its bounds (a send would only wait)."""
+        """Raise Overloaded while the backlog is past its bounds (a send would only wait): too
+        many sends wait, or the oldest send waiting for a slot of the window (not for its
+        conversation's batch in flight, which one slow batch may hold back) waited too long."""
         if not self._waiting:
             return
-        age_ms = (asyncio.get_running_loop().time() - self._waiting[0].since) * 1000
+        oldest = next((w.since for w in self._waiting if w.conversation_id not in self._busy), None)
+        age_ms = 0.0 if oldest is None else (asyncio.get_running_loop().time() - oldest) * 1000
         if len(self._waiting) >= settings.CHAT_SHED_WAITING or age_ms >= settings.CHAT_SHED_AGE_MS:
             wait = settings.CHAT_SHED_AGE_MS
             raise Overloaded(retry_after_ms=int(wait + random.random() * wait))

@@ -194,3 +194,20 @@ async def test_a_backlog_past_its_bounds_refuses_new_sends(enqueued: list[dict[s
         await asyncio.sleep(0.25)
         with pytest.raises(Overloaded):
             batcher.admit()  # by age
+
+
+async def test_sends_held_by_their_conversations_batch_do_not_shed_the_others(
+    enqueued: list[dict[str, Any]],
+) -> None:
+    """One slow batch (a worker died with it) holds back only its conversation's next sends: they
+    age without making the server refuse the sends of other conversations."""
+    with override_settings(CHAT_SEND_MAX_INFLIGHT=4, CHAT_SEND_BATCH_MS=0, CHAT_SHED_AGE_MS=100):
+        batcher = SendBatcher(server_id="chat-x", on_failure=_no_failure)
+        batcher.add(_item(0, conversation_id=1))
+        await _settle()
+        batcher.add(_item(1, conversation_id=1))  # waits for its conversation's batch
+        await asyncio.sleep(0.15)
+        batcher.admit()  # no Overloaded: nothing waits for the window
+        batcher.add(_item(2, conversation_id=2))
+        await _settle()
+    assert [_ids(k) for k in enqueued] == [["m0"], ["m2"]]
