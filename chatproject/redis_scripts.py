@@ -14,6 +14,8 @@ import redis
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
+Call = tuple[list[str], tuple[Any, ...]]  # the keys and arguments of one run
+
 
 class LuaScript:
     def __init__(self, text: str) -> None:
@@ -31,3 +33,28 @@ class LuaScript:
             return await client.evalsha(self.sha, len(keys), *keys, *args)  # type: ignore[misc]
         except NoScriptError:
             return await client.eval(self.text, len(keys), *keys, *args)  # type: ignore[misc]
+
+    async def run_many_async(
+        self, client: aioredis.Redis, calls: list[tuple[list[str], tuple[Any, ...]]]
+    ) -> list[Any]:
+        """Several runs in one round trip (a pipeline); the runs that found the script missing
+        are run again, and only those, once it is loaded."""
+        results: list[Any] = await self._pipeline(client, calls)
+        missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+        if missing:
+            await client.script_load(self.text)
+            again = await self._pipeline(client, [calls[i] for i in missing])
+            for i, result in zip(missing, again, strict=True):
+                results[i] = result
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results
+
+    async def _pipeline(
+        self, client: aioredis.Redis, calls: list[tuple[list[str], tuple[Any, ...]]]
+    ) -> list[Any]:
+        async with client.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                pipe.evalsha(self.sha, len(keys), *keys, *args)
+            return list(await pipe.execute(raise_on_error=False))

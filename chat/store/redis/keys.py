@@ -328,22 +328,28 @@ return -1
 """)
 
 
-async def rate_limit_take(
-    client: aioredis.Redis, *, user_id: int, limit: int, window: int
-) -> tuple[str | None, int]:
-    """Count one send of `user_id` in its sliding window of `window` seconds.
+async def rate_limits_take(
+    client: aioredis.Redis, *, user_ids: Sequence[int], limit: int, window: int
+) -> list[tuple[str | None, int]]:
+    """Count one send of each of `user_ids` (a user may appear several times) in its sliding window
+    of `window` seconds, in order, in one round trip.
 
-    Returns (the send's entry, for `rate_limit_return` if the send is refused later; 0) when it
+    For each: (the send's entry, for `rate_limit_return` if the send is refused later; 0) when it
     is within `limit`, else (None, milliseconds until a send is allowed again).
     """
     now = time.time()
-    member = f"{now:.6f}:{secrets.token_hex(4)}"
-    answer = int(
-        await _RATE_LUA.run_async(
-            client, [_RATE.format(user_id)], f"{now:.6f}", str(window), member, str(limit)
-        )
+    members = [f"{now:.6f}:{secrets.token_hex(4)}" for _ in user_ids]
+    answers = await _RATE_LUA.run_many_async(
+        client,
+        [
+            ([_RATE.format(user_id)], (f"{now:.6f}", str(window), member, str(limit)))
+            for user_id, member in zip(user_ids, members, strict=True)
+        ],
     )
-    return (member, 0) if answer < 0 else (None, answer)
+    return [
+        (member, 0) if int(answer) < 0 else (None, int(answer))
+        for member, answer in zip(members, answers, strict=True)
+    ]
 
 
 async def rate_limit_return(client: aioredis.Redis, *, user_id: int, entry: str) -> None:
