@@ -4,11 +4,17 @@ client of the protocol of docs/protocol.md.
 REST calls run in a small thread pool (one `requests.Session` per thread); the WebSocket side is
 asyncio (`websockets`). Every received frame is decoded once and handed to the connection's
 `on_frame` callback, with the arrival time, so scenarios measure without awaiting each frame.
+
+`message.send` goes through an outbox, as a real client's does: a message stays there until its
+`message.ack`, and when the server answers `overloaded` (it sheds sends while its sync backlog is
+past its bounds) or `rate_limited`, it is sent again with the same client_msg_id after the
+answer's `retry_after_ms`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +28,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 FrameHandler = Callable[["ChatConnection", dict[str, Any], float], None]
+ResendHandler = Callable[["ChatConnection", str, float], None]  # connection, client_msg_id, time
+
+RETRY_CODES = frozenset({"overloaded", "rate_limited"})  # error codes the outbox sends again after
 
 
 class ApiError(Exception):
@@ -86,13 +95,22 @@ class Api:
 class ChatConnection:
     """One device's WebSocket to a chat server (or to the bare relay)."""
 
-    def __init__(self, *, user_id: int, on_frame: FrameHandler | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        user_id: int,
+        on_frame: FrameHandler | None = None,
+        on_resend: ResendHandler | None = None,
+    ) -> None:
         self.user_id = user_id
         self.on_frame = on_frame
+        self.on_resend = on_resend
         self.server_url = ""
+        self.outbox: dict[str, str] = {}  # client_msg_id → frame, until acknowledged
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
+        self._resends: set[asyncio.Task[None]] = set()
         self.closed = asyncio.Event()
 
     async def open(self, url: str, ticket: str) -> None:
@@ -120,6 +138,7 @@ class ChatConnection:
                         waiter.set_result(frame)
                 if self.on_frame is not None:
                     self.on_frame(self, frame, now)
+                self._outbox_answer(frame)
         except ConnectionClosed:
             pass
         finally:
@@ -134,6 +153,35 @@ class ChatConnection:
     async def send(self, frame: dict[str, Any]) -> None:
         assert self._ws is not None
         await self._ws.send(orjson.dumps(frame).decode())
+
+    async def send_message(self, frame: dict[str, Any]) -> None:
+        """A `message.send`, through the outbox."""
+        assert self._ws is not None
+        text = orjson.dumps(frame).decode()
+        self.outbox[frame["client_msg_id"]] = text
+        await self._ws.send(text)
+
+    def _outbox_answer(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind == "message.ack":
+            self.outbox.pop(frame.get("client_msg_id", ""), None)
+        elif kind == "error" and frame.get("code") in RETRY_CODES and frame.get("ref") in self.outbox:
+            delay = max(0, int(frame.get("retry_after_ms") or 0)) / 1000
+            asyncio.get_running_loop().call_later(delay, self._resend_soon, frame["ref"])
+
+    def _resend_soon(self, client_msg_id: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._resend(client_msg_id))
+        self._resends.add(task)
+        task.add_done_callback(self._resends.discard)
+
+    async def _resend(self, client_msg_id: str) -> None:
+        text = self.outbox.get(client_msg_id)
+        if text is None or self._ws is None or self.closed.is_set():
+            return
+        if self.on_resend is not None:
+            self.on_resend(self, client_msg_id, time.perf_counter())
+        with contextlib.suppress(ConnectionClosed):
+            await self._ws.send(text)
 
     async def close(self) -> None:
         if self._ws is not None:

@@ -1,5 +1,6 @@
-"""Process figures the bench reads from /proc: resident memory and CPU time, and which process
-listens on a port (the chat servers and the relay are found by their port, not by name)."""
+"""Process figures the bench reads from /proc: resident memory, CPU time, parents, environment,
+and which process listens on a port (the chat servers and the relay are found by their port, not
+by name)."""
 
 from __future__ import annotations
 
@@ -18,11 +19,59 @@ def rss_bytes(pid: int) -> int:
     raise ValueError(f"no VmRSS for pid {pid}")
 
 
+def _stat(pid: int | str) -> tuple[int, float]:
+    """(parent pid, user plus system CPU seconds) of `pid`, from /proc/<pid>/stat."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # the name in parentheses may hold spaces
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time `pid` has used so far."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+    return _stat(pid)[1]
+
+
+def table() -> dict[int, tuple[int, float]]:
+    """Every process now: pid → (parent pid, CPU seconds so far)."""
+    out: dict[int, tuple[int, float]] = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                out[int(proc.name)] = _stat(proc.name)
+            except (OSError, ValueError, IndexError):
+                continue  # gone meanwhile
+    return out
+
+
+def descendants(roots: list[int], parents: dict[int, int]) -> list[int]:
+    """`roots` and every process below them (children, grandchildren…), given pid → parent pid."""
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parents.items():
+        children.setdefault(ppid, []).append(pid)
+    out: list[int] = []
+    todo = [pid for pid in roots if pid in parents]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += children.get(pid, [])
+    return out
+
+
+def environ(pid: int) -> dict[str, str]:
+    """The environment `pid` was started with (empty when it cannot be read)."""
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {}
+    pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+    return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def _listening_inodes(port: int) -> set[str]:

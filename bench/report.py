@@ -11,6 +11,8 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
+from bench.tables import fmt, print_step_tables
+
 
 def machine() -> dict[str, Any]:
     model = ""
@@ -29,46 +31,43 @@ def machine() -> dict[str, Any]:
     }
 
 
-def max_sustained(steps: list[dict[str, Any]], key: str = "offered_per_s") -> float:
-    """The highest step that was sustained (p99 under 100 ms, nothing lost), 0 if none."""
-    return max((float(s[key]) for s in steps if s.get("sustained")), default=0.0)
-
-
-def at_rate(steps: list[dict[str, Any]], rate: float, key: str) -> float | None:
-    for step in steps:
-        if step.get("offered_per_s") == rate and key in step:
-            value = step[key]
-            return None if value is None else float(value)
-    return None
-
-
-def ratio(a: float | None, b: float | None) -> float | None:
-    if a is None or b is None or b == 0:
-        return None
-    return round(a / b, 3)
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
 HEADLINES = [
     ("1:1 max sustained msg/s (p99<100ms, 0 lost)", "max_sustained_msgs_per_s", "higher is better"),
     ("1:1 send→receive p99 at 500 msg/s (ms)", "p99_ms_at_500", "lower is better"),
     ("1:1 send→receive p50 at 500 msg/s (ms)", "p50_ms_at_500", "lower is better"),
     ("1:1 send→ack p99 at 500 msg/s (ms)", "ack_p99_ms_at_500", "lower is better"),
+    (
+        "20 pairs max sustained msg/s (p99<100ms, 0 lost, 0 dup)",
+        "fast_max_sustained_msgs_per_s",
+        "higher is better",
+    ),
+    ("20 pairs send→receive p99 at 500 msg/s (ms)", "fast_p99_ms_at_500", "lower is better"),
+    ("20 pairs send→receive p50 at 20 msg/s (ms)", "fast_p50_ms_at_20", "lower is better"),
+    ("CPU ms per stored message, all processes, 1:1 at 500/s", "cpu_ms_per_stored_at_500", "lower is better"),
+    (
+        "CPU ms per stored message, all processes, 20 pairs at 500/s",
+        "fast_cpu_ms_per_stored_at_500",
+        "lower is better",
+    ),
     ("group fan-out max sustained deliveries/s", "fanout_max_deliveries_per_s", "higher is better"),
     ("group fan-out p99 at top sustained step (ms)", "fanout_p99_ms", "lower is better"),
     ("idle connections held per server", "connections_per_server", "higher is better"),
     ("memory per idle connection (bytes)", "bytes_per_connection", "lower is better"),
     ("heartbeat CPU per server at top step (%)", "heartbeat_cpu_pct", "lower is better"),
 ]
+
+
+def _send_settings_line(result: dict[str, Any]) -> str:
+    """The per-user send limit the run had, and whether the bench raised it."""
+    ss = result["send_settings"]
+    limit = f"per-user send limit {ss['rate_limit_messages']:,} per {ss['rate_limit_window_s']:g} s"
+    if ss["limits_raised_by_bench"]:
+        return f"{limit}: raised for this run (bench/run.sh started the stack)"
+    refused = sum(s.get("rate_limited", 0) for s in result["pipeline"]["fast"])
+    return (
+        f"{limit}: the running stack's own, not raised by the bench "
+        f"(rate_limited answers in the 20 pairs' steps, each sent again: {refused:,})"
+    )
 
 
 def print_tables(result: dict[str, Any], console: Console) -> None:
@@ -80,50 +79,26 @@ def print_tables(result: dict[str, Any], console: Console) -> None:
     for label, key, _ in HEADLINES:
         p = result["headline"]["pipeline"].get(key)
         b = result["headline"]["baseline"].get(key)
-        table.add_row(label, _fmt(p), _fmt(b), _fmt(result["ratios"].get(key)))
+        table.add_row(label, fmt(p), fmt(b), fmt(result["ratios"].get(key)))
     table.add_row("history page (50) p50 / p99 under 1:1 load (ms)", _fmt_pair(result["history"]), "—", "—")
     table.add_row("sync of 1,000 missed p50 / p99 under load (ms)", _fmt_pair(result["sync"]), "—", "—")
+    o = result["overload"]
+    table.add_row(
+        "overload: accepted msg/s, recovery s (≤ 10?)",
+        f"{fmt(o['overload']['accepted_per_s'])}, {fmt(o['recovery_s'])} ({fmt(o['recovered'])})",
+        "—",
+        "—",
+    )
     table.add_row(
         "stored exactly once: lost / duplicated", f"{result['lost']} / {result['duplicated']}", "—", "—"
     )
     console.print(table)
-
-    steps = Table(title="1:1 ladder (open loop)")
-    for col in (
-        "target",
-        "offered/s",
-        "delivered/s",
-        "p50",
-        "p95",
-        "p99",
-        "ack p50",
-        "ack p99",
-        "missing",
-        "ok",
-    ):
-        steps.add_column(col, justify="right")
-    for name in ("pipeline", "baseline"):
-        for s in result[name]["ladder"]:
-            if "skipped" in s:
-                steps.add_row(name, _fmt(s["offered_per_s"]), "not run: a lower rate saturated", *[""] * 7)
-                continue
-            steps.add_row(
-                name,
-                _fmt(s["offered_per_s"]),
-                _fmt(s["delivered_per_s"]),
-                _fmt(s["receive_p50_ms"]),
-                _fmt(s["receive_p95_ms"]),
-                _fmt(s["receive_p99_ms"]),
-                _fmt(s["ack_p50_ms"]),
-                _fmt(s["ack_p99_ms"]),
-                _fmt(s["missing_receipts"]),
-                "yes" if s["sustained"] else "no",
-            )
-    console.print(steps)
+    console.print(_send_settings_line(result))
+    print_step_tables(result, console)
 
 
 def _fmt_pair(d: dict[str, Any]) -> str:
-    return f"{_fmt(d.get('p50_ms'))} / {_fmt(d.get('p99_ms'))}"
+    return f"{fmt(d.get('p50_ms'))} / {fmt(d.get('p99_ms'))}"
 
 
 def write_json(result: dict[str, Any], path: Path) -> None:
@@ -147,10 +122,20 @@ def write_chart(result: dict[str, Any], path: Path) -> None:
             values = [s[key] if s[key] is not None else float("nan") for s in steps]
             ax.plot(rates, values, dash, marker="o", color=color, label=f"{name} {key.split('_')[1]}")
         ax2.plot(rates, [s["delivered_per_s"] for s in steps], marker="o", color=color, label=name)
+        fast = [s for s in result[name]["fast"] if "skipped" not in s]
+        fast_p99 = [s["receive_p99_ms"] if s["receive_p99_ms"] is not None else float("nan") for s in fast]
+        ax.plot(
+            [s["offered_per_s"] for s in fast],
+            fast_p99,
+            "-.",
+            marker="s",
+            color=color,
+            label=f"{name} p99, 20 pairs",
+        )
     ax.axhline(100, color="grey", linewidth=0.8)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("offered messages/s (1:1)")
+    ax.set_xlabel("offered messages/s (1:1 many users; squares: 20 pairs)")
     ax.set_ylabel("send → receive latency (ms)")
     ax.set_title("latency percentiles vs offered rate")
     ax.legend(fontsize=7)

@@ -16,6 +16,9 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from bench.processes import StackProcesses, running_setting
 
 BENCH_PASSWORD = "bench-pass-not-secret"
 DEVICE_NAME = "bench"
@@ -28,11 +31,16 @@ def api_base_url() -> str:
     return f"http://127.0.0.1:{env_str('LB_PORT', '8000')}"
 
 
-def output_dir() -> Path:
-    """`var/bench` (under CHAT_VAR_DIR)."""
+def var_dir() -> Path:
+    """CHAT_VAR_DIR: the stack's data, logs and pid files."""
     from django.conf import settings
 
-    return Path(settings.VAR_DIR) / "bench"
+    return Path(settings.VAR_DIR)
+
+
+def output_dir() -> Path:
+    """`var/bench` (under CHAT_VAR_DIR)."""
+    return var_dir() / "bench"
 
 
 def django_setup() -> None:
@@ -55,17 +63,27 @@ class Conversation:
     member_ids: tuple[int, ...]
 
 
+Pair = tuple[BenchUser, BenchUser, int]  # sender, receiver, their direct conversation
+
+
 @dataclass
 class Population:
     users: list[BenchUser]
-    pairs: list[tuple[BenchUser, BenchUser, int]]  # sender, receiver, direct conversation
+    pairs: list[Pair]  # the many users' 1:1 pairs
     groups: list[Conversation]
     sync_user: BenchUser
     sync_partners: list[tuple[BenchUser, int]]  # partner, direct conversation with the sync user
+    fast_pairs: list[Pair]  # the few busy users (users of their own: bench_fast_000…)
     run_start_id: int  # every message of this run has a larger ID
 
+    def traffic_users(self) -> list[BenchUser]:
+        """Everyone who sends or receives in the traffic scenarios."""
+        return self.users + [u for a, b, _ in self.fast_pairs for u in (a, b)]
+
     def conversations(self) -> dict[int, tuple[int, ...]]:
-        out: dict[int, tuple[int, ...]] = {cid: (a.user_id, b.user_id) for a, b, cid in self.pairs}
+        out: dict[int, tuple[int, ...]] = {
+            cid: (a.user_id, b.user_id) for a, b, cid in self.pairs + self.fast_pairs
+        }
         out.update({g.id: g.member_ids for g in self.groups})
         out.update({cid: (p.user_id, self.sync_user.user_id) for p, cid in self.sync_partners})
         return out
@@ -123,15 +141,23 @@ def _group(title: str, members: list[BenchUser]) -> Conversation:
     return Conversation(id=row.pk, member_ids=tuple(sorted(wanted)))
 
 
-def bench_setup(*, pairs: int, groups: int, group_size: int, sync_partners: int) -> Population:
-    """The bench users (bench_00000...), their tokens and conversations; idempotent."""
+def _pairs(users: list[BenchUser]) -> list[Pair]:
+    """Users 0 and 1, 2 and 3, … as pairs, with their direct conversations."""
+    return [(a, b, _direct(a, b)) for a, b in zip(users[::2], users[1::2], strict=True)]
+
+
+def bench_setup(
+    *, pairs: int, groups: int, group_size: int, sync_partners: int, fast_pairs: int = 0
+) -> Population:
+    """The bench users (bench_00000..., bench_fast_000...), their tokens and conversations;
+    idempotent."""
     from chat.domain.snowflake import snowflake_min_for_time
 
     n = max(2 * pairs, groups * group_size)
     users = _users_ensure([f"bench_{i:05d}" for i in range(n)] + ["bench_sync"])
     sync_user, users = users[-1], users[:-1]
-    pair_list = [(users[2 * i], users[2 * i + 1], 0) for i in range(pairs)]
-    pair_list = [(a, b, _direct(a, b)) for a, b, _ in pair_list]
+    pair_list = _pairs(users[: 2 * pairs])
+    fast = _pairs(_users_ensure([f"bench_fast_{i:03d}" for i in range(2 * fast_pairs)]))
     group_list = [
         _group(f"bench group {g}", users[g * group_size : (g + 1) * group_size]) for g in range(groups)
     ]
@@ -142,6 +168,7 @@ def bench_setup(*, pairs: int, groups: int, group_size: int, sync_partners: int)
         groups=group_list,
         sync_user=sync_user,
         sync_partners=partners,
+        fast_pairs=fast,
         run_start_id=snowflake_min_for_time(int(time.time() * 1000) - 1000),
     )
 
@@ -172,6 +199,24 @@ def idle_tickets_issue(first: int, count: int) -> list[str]:
         )
     DeviceToken.objects.bulk_create(tokens, batch_size=1000)
     return [ticket_issue(user_id=t.user_id, device_id=f"token:{t.device_id}") for t in tokens]
+
+
+def send_settings(stack: StackProcesses, *, raised: bool) -> dict[str, Any]:
+    """The per-user send limit and the hop sample share as the running chat servers have them
+    (from their environment; the settings' defaults where they set none). `raised`: bench/run.sh
+    started the stack with the limit raised; a stack of `make run` keeps its own."""
+    from django.conf import settings
+
+    def running(name: str) -> str:
+        value = running_setting(stack, name)
+        return str(getattr(settings, name)) if value is None else value
+
+    return {
+        "rate_limit_messages": int(running("CHAT_RATE_LIMIT_MESSAGES")),
+        "rate_limit_window_s": float(running("CHAT_RATE_LIMIT_WINDOW")),
+        "limits_raised_by_bench": raised,
+        "hop_sample": float(running("CHAT_HOP_SAMPLE")),
+    }
 
 
 def chat_servers() -> dict[str, str]:

@@ -1,0 +1,160 @@
+"""The per-step tables of `make bench`: the ladders (1:1 and the 20 pairs), where the time goes hop
+by hop, the stack's CPU per stored message, and overload with its recovery."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.hops import interval_name, intervals
+
+# the stack's process kinds in the CPU table, in this order; any other kind is summed under "other"
+CPU_KINDS = ("chat", "worker-sync", "cassandra", "redis", "postgres", "api", "nginx")
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _stored(step: dict[str, Any]) -> str:
+    if "stored_lost" not in step:
+        return "—"
+    return f"{step['stored_lost']} / {step['stored_duplicated']}"
+
+
+def _refused(step: dict[str, Any]) -> str:
+    """Shed (overloaded) / rate-limited answers; each was sent again by the outbox."""
+    return f"{step.get('shed', 0)} / {step.get('rate_limited', 0)}"
+
+
+def ladder_table(result: dict[str, Any], key: str, title: str) -> Table:
+    """One scenario's ladder, pipeline and baseline."""
+    table = Table(title=title)
+    columns = ("target", "offered/s", "delivered/s", "p50", "p95", "p99", "ack p99", "missing")
+    for col in (*columns, "shed / rate-ltd", "lost / dup", "ok"):
+        table.add_column(col, justify="right")
+    for name in ("pipeline", "baseline"):
+        for s in result[name][key]:
+            if "skipped" in s:
+                table.add_row(name, fmt(s["offered_per_s"]), "not run: a lower rate saturated", *[""] * 8)
+                continue
+            table.add_row(
+                name,
+                fmt(s["offered_per_s"]),
+                fmt(s["delivered_per_s"]),
+                fmt(s["receive_p50_ms"]),
+                fmt(s["receive_p95_ms"]),
+                fmt(s["receive_p99_ms"]),
+                fmt(s["ack_p99_ms"]),
+                fmt(s["missing_receipts"]),
+                _refused(s),
+                _stored(s),
+                fmt(s["sustained"]),
+            )
+    return table
+
+
+def _metered_steps(pipeline: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(label, step) of every metered pipeline step, in the order they ran."""
+    out = [(f"1:1 {fmt(s['offered_per_s'])}/s", s) for s in pipeline["ladder"] if "hops" in s]
+    out += [(f"groups {fmt(s['offered_per_s'])}/s", s) for s in pipeline["fanout"] if "hops" in s]
+    out += [(f"20 pairs {fmt(s['offered_per_s'])}/s", s) for s in pipeline["fast"] if "hops" in s]
+    overload = pipeline.get("overload", {})
+    if "hops" in overload:
+        out.append(("overload + after", overload))
+    return out
+
+
+def hops_table(result: dict[str, Any]) -> Table:
+    sample = result.get("send_settings", {}).get("hop_sample")
+    table = Table(
+        title=f"where the time goes: p50 / p99 ms between hops of sampled messages (share {fmt(sample)})"
+    )
+    table.add_column("pipeline step")
+    table.add_column("samples", justify="right")
+    names = [interval_name(a, b) for a, b in intervals()]
+    for name in names:
+        table.add_column(name.replace("→", "→\n"), justify="right")
+    for label, step in _metered_steps(result["pipeline"]):
+        hops = step["hops"]
+        if not hops["samples"]:
+            table.add_row(label, "0", "no samples", *[""] * (len(names) - 1))
+            continue
+        cells = []
+        for name in names:
+            interval = hops["intervals"][name]
+            cells.append(
+                f"{fmt(interval['p50_ms'])} / {fmt(interval['p99_ms'])}" if interval["count"] else "—"
+            )
+        table.add_row(label, fmt(hops["samples"]), *cells)
+    return table
+
+
+def cpu_table(result: dict[str, Any]) -> Table:
+    table = Table(title="CPU of the stack's processes: ms per stored message (and cores used)")
+    for col in ("pipeline step", "stored", "cores", "all", *CPU_KINDS, "other"):
+        table.add_column(col, justify="right")
+    for label, step in _metered_steps(result["pipeline"]):
+        cpu = step["cpu"]
+        by_kind = cpu["by_kind"]
+        stored = cpu["stored"]
+        other = sum(k["cpu_s"] for name, k in by_kind.items() if name not in CPU_KINDS)
+        table.add_row(
+            label,
+            fmt(stored),
+            fmt(cpu["cores"]),
+            fmt(cpu["ms_per_stored"]),
+            *[fmt(by_kind[k]["ms_per_stored"]) if k in by_kind else "—" for k in CPU_KINDS],
+            fmt(round(1000 * other / stored, 3) if stored else None),
+        )
+    return table
+
+
+def overload_table(result: dict[str, Any]) -> Table:
+    o = result["overload"]
+    hot, calm = o["overload"], o["normal"]
+    table = Table(title="overload, then a normal step at once (20 pairs, pipeline)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("overload: offered msg/s for s", f"{fmt(hot['offered_per_s'])} for {fmt(hot['duration_s'])}"),
+        ("accepted during the overload, msg/s", fmt(hot["accepted_per_s"])),
+        (
+            "shed answers (overloaded) / messages shed at least once",
+            f"{fmt(hot['shed'])} / {fmt(hot['refused_messages'])}",
+        ),
+        ("rate_limited answers", fmt(hot["rate_limited"] + calm["rate_limited"])),
+        ("resends by the outboxes", fmt(hot["resends"] + calm["resends"])),
+        ("p99 of accepted messages (from the accepted send), ms", fmt(hot["accepted_p99_ms"])),
+        ("p99 from the first send (with the waits to resend), ms", fmt(hot["receive_p99_ms"])),
+        ("overload: lost / duplicated in the store", _stored(hot)),
+        (
+            "normal step: msg/s for s, p99 ms",
+            f"{fmt(calm['offered_per_s'])} for {fmt(calm['duration_s'])}, {fmt(calm['receive_p99_ms'])}",
+        ),
+        ("normal step: lost / duplicated in the store", _stored(calm)),
+        ("per-second p99 of the normal step, ms", " ".join(fmt(s["p99_ms"]) for s in o["normal_per_second"])),
+        ("recovery: s after the overload until p99 < 100 ms", fmt(o["recovery_s"])),
+        (f"recovered within {fmt(o['recovered_within_s'])} s", fmt(o["recovered"])),
+    ]
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
+def print_step_tables(result: dict[str, Any], console: Console) -> None:
+    console.print(ladder_table(result, "ladder", "1:1 ladder, many users (open loop; latency ms)"))
+    console.print(ladder_table(result, "fast", "20 pairs sending fast (open loop; latency ms)"))
+    console.print(hops_table(result))
+    console.print(cpu_table(result))
+    console.print(overload_table(result))
