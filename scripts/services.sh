@@ -23,6 +23,18 @@ port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+gone() { ! kill -0 "$1" 2>/dev/null; }
+
+wait_gone() {  # wait_gone <what> <pid> <seconds>: until the process has exited, SIGKILL past the limit
+  local what="$1" pid="$2" limit="$3" i=0
+  until gone "$pid"; do
+    i=$((i + 1))
+    if [ "$i" -eq "$((limit * 2))" ]; then say "$what (pid $pid) still running after $limit s: SIGKILL"; kill -9 "$pid" 2>/dev/null || true; fi
+    [ $((i % 20)) -eq 0 ] && [ "$i" -lt "$((limit * 2))" ] && say "waiting for $what (pid $pid) to exit"
+    sleep 0.5
+  done
+}
+
 wait_for() {  # wait_for <what> <seconds> <command...>
   local what="$1" limit="$2" i=0; shift 2
   until "$@"; do
@@ -97,26 +109,43 @@ postgres_status() { postgres_running && echo "postgres: running on $POSTGRES_HOS
 # ---------------------------------------------------------------- Redis
 REDIS_PID="$RUN/redis.pid"
 
+redis_cli() { redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" ${REDIS_PASSWORD:+--no-auth-warning -a "$REDIS_PASSWORD"} "$@"; }
+
+redis_pong() { [ "$(redis_cli ping 2>/dev/null)" = PONG ]; }
+
+redis_ours() {  # the pid of a Redis on our port that keeps its data in this var/ (one left running without its pid file)
+  [ "$(redis_cli config get dir 2>/dev/null | sed -n 2p)" = "$VAR/redis" ] || return 1
+  redis_cli info server | sed -n 's/^process_id:\([0-9]*\).*/\1/p'
+}
+
 redis_start() {
   command -v redis-server >/dev/null || apt_install redis-server
   if pid_alive "$REDIS_PID"; then say "redis already running"; return; fi
-  port_open "$REDIS_HOST" "$REDIS_PORT" && die "redis: port $REDIS_HOST:$REDIS_PORT is taken by another process"
+  local pid
+  if port_open "$REDIS_HOST" "$REDIS_PORT"; then
+    pid="$(redis_ours)" || die "redis: port $REDIS_HOST:$REDIS_PORT is taken by another process"
+    echo "$pid" >"$REDIS_PID"; say "redis of this var/ already running (pid $pid): using it"; return
+  fi
   mkdir -p "$VAR/redis"
   # appendonly: the Celery broker's queues survive a Redis restart (DESIGN.md §5)
   redis-server --bind "$REDIS_HOST" --port "$REDIS_PORT" --dir "$VAR/redis" --daemonize yes \
     --pidfile "$REDIS_PID" --logfile "$LOG/redis.log" --appendonly yes --appendfsync everysec \
     --save "" --protected-mode no || die "redis did not start (see $LOG/redis.log)"
-  wait_for redis 20 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" ping >/dev/null 2>&1 \
-    || { tail -n 20 "$LOG/redis.log" >&2; die "redis did not answer PING"; }
+  # PONG only once the append-only file is loaded (until then PING answers LOADING)
+  wait_for redis 300 redis_pong || { tail -n 20 "$LOG/redis.log" >&2; die "redis did not answer PING"; }
   say "redis started on $REDIS_HOST:$REDIS_PORT"
 }
 
 redis_stop() {
-  if pid_alive "$REDIS_PID"; then
-    redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" shutdown >/dev/null 2>&1 || kill "$(cat "$REDIS_PID")"
-    wait_for redis-stop 20 bash -c "! kill -0 $(cat "$REDIS_PID" 2>/dev/null || echo 0) 2>/dev/null" || true
+  local pid=""
+  if pid_alive "$REDIS_PID"; then pid="$(cat "$REDIS_PID")"; elif port_open "$REDIS_HOST" "$REDIS_PORT"; then pid="$(redis_ours)" || pid=""; fi
+  if [ -n "$pid" ]; then
+    # SHUTDOWN flushes the append-only file first, which takes a while behind a large backlog:
+    # wait until the process has really exited before the pid file goes (5 minutes, then SIGKILL)
+    redis_cli shutdown >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
+    wait_gone redis "$pid" 300
     rm -f "$REDIS_PID"; say "redis stopped"
-  else say "redis not running"; fi
+  else rm -f "$REDIS_PID"; say "redis not running"; fi
 }
 
 redis_status() { pid_alive "$REDIS_PID" && echo "redis: running on $REDIS_HOST:$REDIS_PORT" || echo "redis: stopped"; }
@@ -146,9 +175,20 @@ cassandra_ready() {
   "$ROOT_DIR/.venv/bin/python" "$ROOT_DIR/scripts/cql_ready.py" "$CASSANDRA_HOSTS" "$CASSANDRA_PORT" >/dev/null 2>&1
 }
 
+cassandra_ours() {  # the pid of a Cassandra node of this var/ (one left running without its pid file)
+  local proc
+  for proc in /proc/[0-9]*; do
+    if tr '\0' ' ' <"$proc/cmdline" 2>/dev/null | grep -q -- "-Dcassandra.storagedir=$CASS_HOME .*CassandraDaemon"; then
+      echo "${proc#/proc/}"; return 0
+    fi
+  done
+  return 1
+}
+
 cassandra_start() {
-  local host="${CASSANDRA_HOSTS%%,*}"
+  local host="${CASSANDRA_HOSTS%%,*}" pid
   if pid_alive "$CASS_PID"; then say "cassandra already running"; return; fi
+  if pid="$(cassandra_ours)"; then echo "$pid" >"$CASS_PID"; say "cassandra of this var/ already running (pid $pid): using it"; return; fi
   port_open "$host" "$CASSANDRA_PORT" && die "cassandra: port $host:$CASSANDRA_PORT is taken by another process"
   [ -x "$ROOT_DIR/.venv/bin/python" ] || die "cassandra: .venv missing (run make venv first): it checks readiness over CQL"
   cassandra_fetch
@@ -188,12 +228,13 @@ cassandra_start() {
 }
 
 cassandra_stop() {
-  if pid_alive "$CASS_PID"; then
-    local pid; pid="$(cat "$CASS_PID")"
-    kill "$pid"
-    wait_for cassandra-stop 60 bash -c "! kill -0 $pid 2>/dev/null" || kill -9 "$pid" 2>/dev/null || true
+  local pid=""
+  if pid_alive "$CASS_PID"; then pid="$(cat "$CASS_PID")"; else pid="$(cassandra_ours)" || pid=""; fi
+  if [ -n "$pid" ]; then
+    kill "$pid" 2>/dev/null || true
+    wait_gone cassandra "$pid" 60
     rm -f "$CASS_PID"; say "cassandra stopped"
-  else say "cassandra not running"; fi
+  else rm -f "$CASS_PID"; say "cassandra not running"; fi
 }
 
 cassandra_status() {
