@@ -36,3 +36,9 @@ class StepMeter:
             "hops": hops_summary(samples),
             "cpu": cpu_used(before, after, stored=sum(len(t.acked) for t in traffics)),
         }
+
+    async def idle(self, seconds: float) -> dict[str, Any]:
+        """The stack's CPU over `seconds` with no traffic: the fixed cost under every step's figure."""
+        before = await self.begin()
+        await asyncio.sleep(seconds)
+        return cpu_used(before, await asyncio.to_thread(self.stack.sample), stored=0)

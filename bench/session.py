@@ -25,6 +25,8 @@ from bench.meter import StepMeter
 from bench.scenarios import connections, history_sync, overload, traffic
 from bench.scenarios.traffic import Runner, Target
 
+IDLE_S = 2.0  # the stack's CPU with the users connected and no traffic, before the first ladder
+
 
 def settings_registry_refresh() -> float:
     from django.conf import settings
@@ -121,6 +123,7 @@ class Bench:
             first = await self._login_some()
             conns = await self._connect(target, progress, first)
         out["spread"] = traffic.spread(conns)
+        out["idle_cpu"] = await self.meter.idle(IDLE_S)
         with self._phase("pipeline 1:1 ladder"):
             out["ladder"] = await self._ladder("pipeline", conns, fast=False)
             out["unsettled_after_ladder"] = await traffic.settle(self.runner.traffics, within=20)

@@ -104,6 +104,12 @@ def cpu_table(result: dict[str, Any]) -> Table:
     table = Table(title="CPU of the stack's processes: ms per stored message (and cores used)")
     for col in ("pipeline step", "stored", "cores", "all", *CPU_KINDS, "other"):
         table.add_column(col, justify="right")
+    idle = result["pipeline"].get("idle_cpu")
+    if idle:
+        kinds = ", ".join(
+            f"{k} {v['cpu_s'] / idle['wall_s']:.2f}" for k, v in idle["by_kind"].items() if v["cpu_s"]
+        )
+        table.caption = f"the stack idle (users connected, no traffic): {fmt(idle['cores'])} cores ({kinds})"
     for label, step in _metered_steps(result["pipeline"]):
         cpu = step["cpu"]
         by_kind = cpu["by_kind"]
