@@ -52,6 +52,7 @@ from chat.store.redis.keys import ChatServerEntry
 from chatproject.redis_client import get_async_redis
 
 log = logging.getLogger(__name__)
+hops_log = logging.getLogger("chat.hops")
 
 
 class LocalConnection(Protocol):
@@ -218,7 +219,7 @@ class ChatServerRuntime:
     @staticmethod
     async def _hops_record(sampled: list[dict[str, Any]]) -> None:
         for sample in sampled:
-            log.debug("hops %s", sample)
+            hops_log.debug("%s", sample)
         with contextlib.suppress(Exception):  # a lost sample is no loss
             await hops_record(get_async_redis(), sampled)
 

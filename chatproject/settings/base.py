@@ -355,5 +355,7 @@ LOGGING = {
     "loggers": {
         "cassandra": {"level": "WARNING"},
         "django.db.backends": {"level": "INFO"},
+        # one line per sampled message with its per-hop times (chat/domain/hops.py): DEBUG to see them
+        "chat.hops": {"level": env_str("LOG_LEVEL_HOPS", "INFO")},
     },
 }
