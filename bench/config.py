@@ -83,4 +83,5 @@ QUICK = Config(
     fast_rates=[20, 100, 500, 1000, 2000],
     overload_s=5,
     normal_s=12,
+    overload_drain_s=20,
 )

@@ -54,6 +54,7 @@ class Traffic:
     resends: int = 0
     first_due: float = 0.0
     last_due: float = 0.0
+    offered_until: float = 0.0  # when the client had sent the last message (late: it lagged)
     last_receipt: float = 0.0
     result: dict[str, Any] = field(default_factory=dict)  # the step's figures, once reported
 
@@ -67,6 +68,7 @@ class Traffic:
             "acked": len(self.acked),
             "expected_receipts": self.expected_receipts,
             "receipts": len(self.receipts),
+            "client_lag_s": round(max(0.0, self.offered_until - self.last_due), 2),
             "missing_receipts": self.expected_receipts - len(self.receipts),
             "duplicate_receipts": self.duplicate_receipts,
             "delivered_per_s": round(len(self.receipts) / elapsed, 1) if elapsed else 0.0,

@@ -134,6 +134,7 @@ def overload_table(result: dict[str, Any]) -> Table:
     table.add_column("value", justify="right")
     rows = [
         ("overload: offered msg/s for s", f"{fmt(hot['offered_per_s'])} for {fmt(hot['duration_s'])}"),
+        ("the client's lag: s behind the schedule when the last was sent", fmt(hot["client_lag_s"])),
         ("accepted during the overload, msg/s", fmt(hot["accepted_per_s"])),
         (
             "shed answers (overloaded) / messages shed at least once",

@@ -93,6 +93,7 @@ class Runner:
                 i += 1
             self.progress.update(task, completed=i)
             await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+        traffic.offered_until = time.perf_counter()
         self.progress.remove_task(task)
         return traffic
 
