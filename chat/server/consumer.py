@@ -182,7 +182,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _message_send(self, frame: protocol.MessageSend) -> None:
         hops = hops_start()
         runtime = chat_runtime()
-        runtime.batcher.admit()  # a send the sync queue could not take soon is refused first
+        runtime.admit_send()  # a send this server or the sync queue could not take soon is refused first
         entry = await handlers.send_budget_take(user_id=self.user_id)
         try:
             await queue_message_send(

@@ -28,6 +28,7 @@ import sys
 from collections import defaultdict
 from typing import Any, Protocol
 
+import orjson
 from django.conf import settings
 
 from chat.domain.errors import StoreUnavailable
@@ -45,7 +46,7 @@ from chat.domain.events import (
 from chat.domain.hops import hops_mark
 from chat.protocol import CLOSE_BAD_TICKET, CLOSE_TOO_MANY_SOCKETS, frame_text, server_draining_frame
 from chat.selectors import send_rules_forget
-from chat.server.sending import SendBatcher
+from chat.server.sending import SendBatcher, overloaded
 from chat.store.redis import keys as redis_keys
 from chat.store.redis.hops import hops_record
 from chat.store.redis.keys import ChatServerEntry
@@ -53,6 +54,8 @@ from chatproject.redis_client import get_async_redis
 
 log = logging.getLogger(__name__)
 hops_log = logging.getLogger("chat.hops")
+
+LAG_PROBE_SECONDS = 0.05
 
 
 class LocalConnection(Protocol):
@@ -80,6 +83,7 @@ class ChatServerRuntime:
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self.batcher = SendBatcher(server_id=self.server_id, on_failure=self._enqueue_failed)
+        self.loop_lag_ms = 0.0  # how late the event loop ran its last timer (`_lag_loop`)
 
     # ---------------------------------------------------------------- life cycle
 
@@ -111,6 +115,7 @@ class ChatServerRuntime:
                 self._tasks = [
                     loop.create_task(self._registry_loop()),
                     loop.create_task(self._delivery_loop()),
+                    loop.create_task(self._lag_loop()),
                 ]
         await asyncio.wait_for(self._subscribed.wait(), timeout=10)
 
@@ -144,6 +149,14 @@ class ChatServerRuntime:
         if self.connections:
             await asyncio.sleep(0.5)  # let the close frames go out before the server shuts down
         await self.stop()
+
+    def admit_send(self) -> None:
+        """Raise Overloaded while this chat server sheds sends: its event loop runs what is due
+        CHAT_SHED_LAG_MS late or more (frames read from the sockets wait behind each other), or
+        its sending window's backlog is past its bounds (`SendBatcher.admit`)."""
+        if self.loop_lag_ms >= settings.CHAT_SHED_LAG_MS:
+            raise overloaded()
+        self.batcher.admit()
 
     # ---------------------------------------------------------------- connections
 
@@ -200,7 +213,7 @@ class ChatServerRuntime:
                                 written += 1
                     if hops is not None and written:
                         hops_mark(hops, "delivered")
-                        sampled.append({"server": self.server_id, "hops": hops})
+                        sampled.append({"id": _message_id(text), "server": self.server_id, "hops": hops})
                 case FrameToSocket(conn_id=conn_id, text=text):
                     if (conn := self.connections.get(conn_id)) is not None:
                         await self._send(conn, text)
@@ -281,6 +294,18 @@ class ChatServerRuntime:
                 log.warning("chat server %s: registry refresh failed", self.server_id, exc_info=True)
             await asyncio.sleep(settings.CHAT_REGISTRY_REFRESH)
 
+    async def _lag_loop(self) -> None:
+        """Measure how late the event loop runs a timer, every LAG_PROBE_SECONDS; `loop_lag_ms` is
+        the smaller of the last two, so one pause (a garbage collection) does not count, a backlog
+        that keeps the loop behind does."""
+        loop = asyncio.get_running_loop()
+        last = 0.0
+        while True:
+            due = loop.time() + LAG_PROBE_SECONDS
+            await asyncio.sleep(LAG_PROBE_SECONDS)
+            lag = max(0.0, (loop.time() - due) * 1000)
+            self.loop_lag_ms, last = min(lag, last), lag
+
     async def _delivery_loop(self) -> None:
         assert self._subscribed is not None
         channel = redis_keys.delivery_channel(self.server_id)
@@ -310,6 +335,14 @@ class ChatServerRuntime:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
                 await asyncio.sleep(0.5)
+
+
+def _message_id(text: str) -> int | None:
+    """The ID of the message a `message.new` frame carries (for a hop sample)."""
+    try:
+        return int(orjson.loads(text)["message"]["id"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 _runtime: ChatServerRuntime | None = None

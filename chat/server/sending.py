@@ -38,6 +38,13 @@ log = logging.getLogger(__name__)
 OnFailure = Callable[[list[dict[str, Any]]], Awaitable[None]]
 
 
+def overloaded() -> Overloaded:
+    """The refusal of a send while shedding, with a wait of one to two CHAT_SHED_AGE_MS (the
+    jitter spreads the clients' resends)."""
+    wait = settings.CHAT_SHED_AGE_MS
+    return Overloaded(retry_after_ms=int(wait + random.random() * wait))
+
+
 @dataclass(slots=True)
 class _Waiting:
     conversation_id: int
@@ -91,8 +98,7 @@ class SendBatcher:
         oldest = next((w.since for w in self._waiting if w.conversation_id not in self._busy), None)
         age_ms = 0.0 if oldest is None else (asyncio.get_running_loop().time() - oldest) * 1000
         if len(self._waiting) >= settings.CHAT_SHED_WAITING or age_ms >= settings.CHAT_SHED_AGE_MS:
-            wait = settings.CHAT_SHED_AGE_MS
-            raise Overloaded(retry_after_ms=int(wait + random.random() * wait))
+            raise overloaded()
 
     def add(self, item: SyncItem) -> None:
         loop = asyncio.get_running_loop()

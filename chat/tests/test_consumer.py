@@ -487,3 +487,18 @@ async def test_redelivered_task_routes_again_and_stores_once(alice: User, bob: U
     )
     assert [m.id for m in page.messages] == [pending.id]
     await b1.disconnect()
+
+
+async def test_a_server_whose_event_loop_runs_late_sheds_sends(alice: User, direct: int) -> None:
+    """While the chat server's event loop runs its timers CHAT_SHED_LAG_MS late or more, a send
+    is refused with `overloaded` and a retry delay (0 here: any lag counts); below it, accepted."""
+    comm = await _connect(alice)
+    with override_settings(CHAT_SHED_LAG_MS=0):
+        await _send(comm, _msg(direct, "later", client_msg_id="lag-1"))
+        frame = await _recv(comm)
+    assert (frame["type"], frame["code"], frame["ref"]) == ("error", "overloaded", "lag-1")
+    assert frame["retry_after_ms"] >= 500
+    await _send(comm, _msg(direct, "later", client_msg_id="lag-1"))
+    frame = await _recv(comm)
+    assert (frame["type"], frame["client_msg_id"]) == ("message.ack", "lag-1")
+    await comm.disconnect()

@@ -52,3 +52,5 @@ CHAT_HOP_SAMPLE = env_float("CHAT_HOP_SAMPLE", 0.01)
 # CHAT_SHED_WAITING of its sends wait for the sync queue, or the oldest has waited CHAT_SHED_AGE_MS
 CHAT_SHED_WAITING = env_int("CHAT_SHED_WAITING", 2000)
 CHAT_SHED_AGE_MS = env_float("CHAT_SHED_AGE_MS", 500.0)
+# ... and while its event loop runs what is due this many milliseconds late (frames wait in it)
+CHAT_SHED_LAG_MS = env_float("CHAT_SHED_LAG_MS", 100.0)
