@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import orjson
 from django.conf import settings
 
-from chat.domain.errors import StoreUnavailable
+from chat.domain.errors import Overloaded, StoreUnavailable
 from chat.domain.events import (
     BatchDone,
     DeliveryEvent,
@@ -84,6 +84,7 @@ class ChatServerRuntime:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.batcher = SendBatcher(server_id=self.server_id, on_failure=self._enqueue_failed)
         self.loop_lag_ms = 0.0  # how late the event loop ran its last timer (`_lag_loop`)
+        self.shedding = False
 
     # ---------------------------------------------------------------- life cycle
 
@@ -154,9 +155,23 @@ class ChatServerRuntime:
         """Raise Overloaded while this chat server sheds sends: its event loop runs what is due
         CHAT_SHED_LAG_MS late or more (frames read from the sockets wait behind each other), or
         its sending window's backlog is past its bounds (`SendBatcher.admit`)."""
-        if self.loop_lag_ms >= settings.CHAT_SHED_LAG_MS:
-            raise overloaded()
-        self.batcher.admit()
+        try:
+            if self.loop_lag_ms >= settings.CHAT_SHED_LAG_MS:
+                raise overloaded()
+            self.batcher.admit()
+        except Overloaded:
+            if not self.shedding:
+                self.shedding = True
+                log.warning(
+                    "chat server %s sheds sends (event loop %.0f ms late, %d sends waiting)",
+                    self.server_id,
+                    self.loop_lag_ms,
+                    self.batcher.waiting,
+                )
+            raise
+        if self.shedding:
+            self.shedding = False
+            log.warning("chat server %s takes sends again", self.server_id)
 
     # ---------------------------------------------------------------- connections
 

@@ -56,6 +56,7 @@ class _Waiting:
 class _Slot:
     timeout: asyncio.TimerHandle
     conversation_ids: set[int]
+    sent_at: float  # the event loop's clock
 
 
 class SendBatcher:
@@ -71,8 +72,10 @@ class SendBatcher:
     after the batch's acks) or, if that report never comes (the worker died and the task waits
     for redelivery), after CHAT_SEND_INFLIGHT_TIMEOUT seconds.
 
-    What waits here is the backlog of this server's sends: past CHAT_SHED_WAITING sends, or with
-    the oldest waiting CHAT_SHED_AGE_MS, `admit` refuses new sends (`Overloaded`) until it shrinks.
+    What waits here is the backlog of this server's sends. `admit` refuses new sends
+    (`Overloaded`) while more than CHAT_SHED_WAITING wait, or the oldest send waiting for a slot
+    has waited CHAT_SHED_AGE_MS, or the last batch reported done took that long from here to done
+    (the workers fall behind: a send would wait that long behind its conversation's batch).
     """
 
     def __init__(self, *, server_id: str, on_failure: OnFailure) -> None:
@@ -83,6 +86,7 @@ class SendBatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._inflight: dict[str, _Slot] = {}  # by batch id
         self._busy: set[int] = set()  # conversations with a batch in flight
+        self._last_round_ms = 0.0  # from enqueue to done, of the last batch reported done
 
     @property
     def waiting(self) -> int:
@@ -91,13 +95,16 @@ class SendBatcher:
 
     def admit(self) -> None:
         """Raise Overloaded while the backlog is past its bounds (a send would only wait): too
-        many sends wait, or the oldest send waiting for a slot of the window (not for its
-        conversation's batch in flight, which one slow batch may hold back) waited too long."""
+        many sends wait, the oldest send waiting for a slot of the window waited too long, or
+        the batches take too long to be done. (A send held back by its own conversation's batch
+        does not count by its age: one batch lost with a dead worker holds back one conversation
+        until its timeout, which is no reason to refuse everyone's sends.)"""
         if not self._waiting:
             return
         oldest = next((w.since for w in self._waiting if w.conversation_id not in self._busy), None)
         age_ms = 0.0 if oldest is None else (asyncio.get_running_loop().time() - oldest) * 1000
-        if len(self._waiting) >= settings.CHAT_SHED_WAITING or age_ms >= settings.CHAT_SHED_AGE_MS:
+        bound = settings.CHAT_SHED_AGE_MS
+        if len(self._waiting) >= settings.CHAT_SHED_WAITING or max(age_ms, self._last_round_ms) >= bound:
             raise overloaded()
 
     def add(self, item: SyncItem) -> None:
@@ -117,6 +124,7 @@ class SendBatcher:
         if slot is not None:
             slot.timeout.cancel()
             self._busy -= slot.conversation_ids
+            self._last_round_ms = (asyncio.get_running_loop().time() - slot.sent_at) * 1000
             self._flush()  # what waited for the slot has waited long enough
 
     def _take(self, *, ignore_window: bool) -> list[_Waiting]:
@@ -147,7 +155,9 @@ class SendBatcher:
             conversation_ids = {w.conversation_id for w in taken}
             self._busy |= conversation_ids
             self._inflight[batch_id] = _Slot(
-                loop.call_later(settings.CHAT_SEND_INFLIGHT_TIMEOUT, self._expire, batch_id), conversation_ids
+                loop.call_later(settings.CHAT_SEND_INFLIGHT_TIMEOUT, self._expire, batch_id),
+                conversation_ids,
+                loop.time(),
             )
             for waiting in taken:
                 hops_mark(waiting.item.hops, "queued")

@@ -211,3 +211,28 @@ async def test_sends_held_by_their_conversations_batch_do_not_shed_the_others(
         batcher.add(_item(2, conversation_id=2))
         await _settle()
     assert [_ids(k) for k in enqueued] == [["m0"], ["m2"]]
+
+
+async def test_batches_slow_to_be_done_shed_the_sends_that_would_wait_behind_them(
+    enqueued: list[dict[str, Any]],
+) -> None:
+    """When the last batch took CHAT_SHED_AGE_MS from enqueue to done (the workers are behind),
+    a send that would wait behind its conversation's batch is refused; once batches are quick
+    again, it is taken."""
+    with override_settings(CHAT_SEND_MAX_INFLIGHT=4, CHAT_SEND_BATCH_MS=0, CHAT_SHED_AGE_MS=100):
+        batcher = SendBatcher(server_id="chat-x", on_failure=_no_failure)
+        batcher.add(_item(0, conversation_id=1))
+        await _settle()
+        await asyncio.sleep(0.12)
+        batcher.done(enqueued[0]["batch"]["b"])  # a round of ~120 ms
+        batcher.admit()  # nothing waits: a send leaves at once
+        batcher.add(_item(1, conversation_id=1))
+        await _settle()
+        batcher.add(_item(2, conversation_id=1))  # waits for its conversation's batch
+        with pytest.raises(Overloaded):
+            batcher.admit()
+        batcher.done(enqueued[1]["batch"]["b"])  # a quick round
+        await _settle()
+        batcher.add(_item(3, conversation_id=1))
+        batcher.admit()
+    assert [_ids(k) for k in enqueued] == [["m0"], ["m1"], ["m2"]]
