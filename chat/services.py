@@ -314,11 +314,10 @@ def conversations_touch(*, messages: Sequence[StoredMessage]) -> None:
     """Newest message and activity per conversation; the sender has read up to their own message.
 
     Monotonic (GREATEST), so a redelivered or out-of-order batch never moves anything back. Two
-    statements for the whole batch in one transaction and one round trip; each locks its rows in id
-    order (conversations, then memberships), so two workers touching the same conversations cannot
-    deadlock. The transaction does not wait for its WAL flush (`synchronous_commit = off`): this is
-    derived data (the message itself is in Cassandra), and a crash that lost the last few hundred
-    milliseconds of it is repaired by the next message of each conversation.
+    statements for the whole batch, each its own transaction (outside an atomic block); each locks
+    its rows in id order first, so two workers touching the same conversations cannot deadlock.
+    (One transaction with `synchronous_commit = off` was measured no cheaper on this machine:
+    1.33 ms and 0.81 ms of PostgreSQL's CPU per call against 1.25 ms and 0.72 ms.)
     """
     newest: dict[int, int] = {}
     read: dict[tuple[int, int], int] = {}
@@ -334,8 +333,7 @@ def conversations_touch(*, messages: Sequence[StoredMessage]) -> None:
     pg = connection.connection
     # both statements in one round trip (pipeline mode), bound server-side so that PostgreSQL
     # prepares them once per connection
-    with pg.pipeline(), pg.transaction(), psycopg.Cursor(pg) as cursor:
-        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    with pg.pipeline(), psycopg.Cursor(pg) as cursor:
         cursor.execute(
             _TOUCH_CONVERSATIONS.format(conversation=Conversation._meta.db_table),
             [
