@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -44,6 +45,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
     device_id: str
     budget: SocketBudget
     attached = False
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # channels' loop (`await_many_dispatch`) wraps each wait for a frame in a new task and an
+        # `asyncio.wait`, objects that then live until the socket's next frame: ~10 s on an idle
+        # socket, so every heartbeat moved a fresh set into the oldest GC generation, and at 10k
+        # sockets a full collection of the whole heap (~1 s of CPU) ran every 5-10 s. With no
+        # channel layer the socket is the only source of messages: wait on it directly.
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # channels closes stale database connections before every handler, by a hop to the
