@@ -362,6 +362,28 @@ async def test_a_backlog_sheds_new_sends_and_they_go_through_once_it_drains(
     await a1.close()
 
 
+async def test_a_message_to_an_offline_member_reaches_the_push_worker(
+    stack: Stack, alice: User, bob: User, direct: int
+) -> None:
+    """Bob has no socket: the sync worker hands the message to the push queue in its publish's
+    round trip, and the real push worker records it in Bob's pending notification."""
+    from chatproject.redis_client import get_redis
+    from notifications.redis_keys import pending_get
+
+    _wait_registered(stack)
+    a1 = _device(stack, alice, "a1")
+    await a1.connect(stack.chat_url(0))
+    sent = await a1.send(direct, "are you there?")
+    await a1.wait_acked([sent])
+    deadline = time.monotonic() + 20
+    pending = pending_get(get_redis(), user_id=bob.pk)
+    while f"c:{direct}" not in pending and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        pending = pending_get(get_redis(), user_id=bob.pk)
+    assert pending.get(f"c:{direct}") == a1.acks[sent]
+    await a1.close()
+
+
 async def test_draining_server_tells_clients_and_leaves_discovery(
     stack: Stack, alice: User, direct: int
 ) -> None:

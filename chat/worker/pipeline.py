@@ -10,7 +10,7 @@ connection of the sending device, or the reply key of a REST request). `do_send_
    client_msg_id) returns the first), reading the members' routes while Cassandra writes;
 3. routes each new message: members with a live device get `message.new` through the chat
    servers that hold them (one publish per chat server per batch, from the Redis routing table);
-   members with none go to the `push` queue;
+   members with none go to the `push` queue (its task message in the same Redis round trip);
 4. acknowledges each message to its origin (`message.ack`, or the REST reply), only now that it
    is stored, and tells the sending chat server the batch is done (its sending window);
 5. moves the conversations' newest message and the senders' read markers along in PostgreSQL
@@ -26,6 +26,7 @@ from dataclasses import replace
 from typing import Any
 
 import redis
+from celery import current_app
 from django.conf import settings
 
 from chat.domain.events import BatchDone, DeliveryEvent, FrameToSocket, FrameToUsers, SyncBatch, SyncItem
@@ -37,11 +38,13 @@ from chat.protocol import frame_text, message_ack_frame, message_new_frame, mess
 from chat.services import conversations_touch
 from chat.store.cassandra.message_store import messages_write_start
 from chat.store.redis import keys as redis_keys
+from chat.sync_queue import task_envelope
 from chatproject.redis_client import get_redis
 from notifications.tasks import notify_offline_members
 
 log = logging.getLogger(__name__)
 
+PUSH_QUEUE = "push"
 REPLY_TTL = 60  # seconds a REST reply waits in Redis for its API server
 LIVE_SERVERS_CACHE_SECONDS = 1.0
 
@@ -66,6 +69,11 @@ def _renumber_late(pending: PendingMessage, *, now_ms: int) -> PendingMessage:
         log.info("message %s reached storage late: renumbered %s", pending.id, fresh)
         return replace(pending, id=fresh)
     return pending
+
+
+def push_task(kwargs: dict[str, Any]) -> tuple[str, bytes]:
+    """The push queue's task for offline members, as a message for the publish's pipeline."""
+    return PUSH_QUEUE, task_envelope(notify_offline_members.name, kwargs, queue=PUSH_QUEUE)
 
 
 def _hops_mark_all(sampled: list[Hops], hop: str) -> None:
@@ -134,16 +142,16 @@ def do_send_messages(
     done = SyncBatch.decode(batch)
     if done is not None:
         batches[done.server_id].append(BatchDone(batch_id=done.batch_id))
+    push = {"messages_by_user": {str(k): v for k, v in offline.items()}} if offline else None
+    tasks = [] if push is None or current_app.conf.task_always_eager else [push_task(push)]
     _hops_mark_all(sampled, "published")  # the stopwatches travel in the published events
-    redis_keys.deliveries_publish(client, batches)
+    redis_keys.deliveries_publish(client, batches, tasks=tasks)  # and the push hand-off
     # the conversations' newest message and the senders' read markers follow the acks (they are
     # not the message; a redelivered task repeats them), and precede the REST replies so that an
     # API client that got its 201 finds its conversation list up to date
     conversations_touch(messages=[r.message for r in results])
     if replies:
         redis_keys.replies_push(client, replies, ttl=REPLY_TTL)
-    if offline:
-        notify_offline_members.apply_async(
-            kwargs={"messages_by_user": {str(k): v for k, v in offline.items()}}, queue="push"
-        )
+    if push is not None and not tasks:  # tasks run eagerly in this process (tests)
+        notify_offline_members.apply_async(kwargs=push, queue=PUSH_QUEUE)
     return [r.message for r in results]

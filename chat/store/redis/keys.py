@@ -258,13 +258,21 @@ async def user_socket_remove(client: aioredis.Redis, *, user_id: int, server_id:
 # ---------------------------------------------------------------- delivery
 
 
-def deliveries_publish(client: redis.Redis, batches: Mapping[str, Sequence[DeliveryEvent]]) -> None:
-    """Publish each chat server's batch of delivery events on its channel, in one round trip."""
-    if not batches:
+def deliveries_publish(
+    client: redis.Redis,
+    batches: Mapping[str, Sequence[DeliveryEvent]],
+    *,
+    tasks: Sequence[tuple[str, bytes]] = (),
+) -> None:
+    """Publish each chat server's batch of delivery events on its channel, and push `tasks`
+    (Celery task messages, by queue: `chat.sync_queue.task_envelope`), in one round trip."""
+    if not batches and not tasks:
         return
     with client.pipeline(transaction=False) as pipe:
         for server_id, events in batches.items():
             pipe.publish(delivery_channel(server_id), deliveries_encode(events))
+        for queue, envelope in tasks:
+            pipe.lpush(queue, envelope)
         pipe.execute()
 
 
