@@ -63,10 +63,11 @@ class SendBatcher:
     """Collects sends and enqueues them as sync tasks, with at most CHAT_SEND_MAX_INFLIGHT tasks of
     this chat server in the queue at once (its sending window).
 
-    While the window has room, what arrived leaves at once (at the end of the event loop's turn,
-    or after CHAT_SEND_BATCH_MS when that is set); when the window is full, sends wait here for a
-    free slot and leave together, so the batches grow with the load (as Nagle's algorithm does)
-    and the fixed cost of a task is shared. A conversation has at most one batch in flight: its
+    With no batch in flight, what arrived leaves at once (at the end of the event loop's turn, or
+    after CHAT_SEND_BATCH_MS when that is set); while batches are in flight, another leaves only
+    with CHAT_SEND_BATCH_FILL sends or more, and when the window is full, sends wait here for a
+    free slot and leave together: the batches grow with the load (as Nagle's algorithm does) and
+    the fixed cost of a task is shared, while a large backlog still moves several batches at once. A conversation has at most one batch in flight: its
     messages are stored and delivered in the order the chat server numbered them. A slot frees
     when the worker reports the batch done (a `done` event on this server's delivery channel,
     after the batch's acks) or, if that report never comes (the worker died and the task waits
@@ -129,17 +130,16 @@ class SendBatcher:
 
     def _take(self, *, ignore_window: bool) -> list[_Waiting]:
         """The next batch: up to CHAT_SEND_BATCH_MAX sends, in order, of conversations without a
-        batch in flight (all of them when the server is going away)."""
-        taken: list[_Waiting] = []
-        kept: list[_Waiting] = []
-        for waiting in self._waiting:
-            if len(taken) < settings.CHAT_SEND_BATCH_MAX and (
-                ignore_window or waiting.conversation_id not in self._busy
-            ):
-                taken.append(waiting)
-            else:
-                kept.append(waiting)
-        self._waiting = kept
+        batch in flight (all of them when the server is going away). While another batch is in
+        flight, only a batch of CHAT_SEND_BATCH_FILL sends or more leaves: a smaller one waits to
+        grow (each task has a fixed cost in every process: a task per message would spend the
+        CPU that the messages need)."""
+        ready = [w for w in self._waiting if ignore_window or w.conversation_id not in self._busy]
+        if not ignore_window and self._inflight and len(ready) < settings.CHAT_SEND_BATCH_FILL:
+            return []
+        taken = ready[: settings.CHAT_SEND_BATCH_MAX]
+        chosen = {id(w) for w in taken}
+        self._waiting = [w for w in self._waiting if id(w) not in chosen]
         return taken
 
     def _flush(self, *, ignore_window: bool = False) -> None:
@@ -150,7 +150,7 @@ class SendBatcher:
         while self._waiting and (ignore_window or len(self._inflight) < settings.CHAT_SEND_MAX_INFLIGHT):
             taken = self._take(ignore_window=ignore_window)
             if not taken:
-                break  # what waits belongs to conversations with a batch in flight
+                break  # what waits belongs to conversations with a batch in flight, or is too few
             batch_id = uuid.uuid4().hex[:16]
             conversation_ids = {w.conversation_id for w in taken}
             self._busy |= conversation_ids

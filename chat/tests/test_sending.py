@@ -152,7 +152,9 @@ async def test_the_window_carries_several_batches_but_one_per_conversation(
 ) -> None:
     """Sends of other conversations leave at once while a batch is in flight; a conversation's
     next sends wait until its batch is done, so its messages are stored in order."""
-    with override_settings(CHAT_SEND_MAX_INFLIGHT=4, CHAT_SEND_BATCH_MS=0, CHAT_SEND_BATCH_MAX=200):
+    with override_settings(
+        CHAT_SEND_MAX_INFLIGHT=4, CHAT_SEND_BATCH_MS=0, CHAT_SEND_BATCH_MAX=200, CHAT_SEND_BATCH_FILL=1
+    ):
         batcher = SendBatcher(server_id="chat-x", on_failure=_no_failure)
         batcher.add(_item(0, conversation_id=1))
         await _settle()
@@ -201,7 +203,9 @@ async def test_sends_held_by_their_conversations_batch_do_not_shed_the_others(
 ) -> None:
     """One slow batch (a worker died with it) holds back only its conversation's next sends: they
     age without making the server refuse the sends of other conversations."""
-    with override_settings(CHAT_SEND_MAX_INFLIGHT=4, CHAT_SEND_BATCH_MS=0, CHAT_SHED_AGE_MS=100):
+    with override_settings(
+        CHAT_SEND_MAX_INFLIGHT=4, CHAT_SEND_BATCH_MS=0, CHAT_SHED_AGE_MS=100, CHAT_SEND_BATCH_FILL=1
+    ):
         batcher = SendBatcher(server_id="chat-x", on_failure=_no_failure)
         batcher.add(_item(0, conversation_id=1))
         await _settle()
@@ -236,3 +240,28 @@ async def test_batches_slow_to_be_done_shed_the_sends_that_would_wait_behind_the
         batcher.add(_item(3, conversation_id=1))
         batcher.admit()
     assert [_ids(k) for k in enqueued] == [["m0"], ["m1"], ["m2"]]
+
+
+async def test_while_a_batch_is_in_flight_only_a_full_enough_batch_joins_it(
+    enqueued: list[dict[str, Any]],
+) -> None:
+    """The first batch leaves at once; while it is in flight, sends of other conversations wait
+    until CHAT_SEND_BATCH_FILL of them are ready (then they leave without waiting for the slot),
+    or until the batch in flight is done."""
+    with override_settings(CHAT_SEND_MAX_INFLIGHT=4, CHAT_SEND_BATCH_MS=0, CHAT_SEND_BATCH_FILL=3):
+        batcher = SendBatcher(server_id="chat-x", on_failure=_no_failure)
+        batcher.add(_item(0, conversation_id=1))
+        await _settle()
+        batcher.add(_item(1, conversation_id=2))
+        batcher.add(_item(2, conversation_id=3))
+        await _settle()
+        assert [_ids(k) for k in enqueued] == [["m0"]]  # two ready: too few to join
+        batcher.add(_item(3, conversation_id=4))
+        await _settle()
+        assert [_ids(k) for k in enqueued] == [["m0"], ["m1", "m2", "m3"]]
+        batcher.add(_item(4, conversation_id=5))
+        await _settle()
+        batcher.done(enqueued[0]["batch"]["b"])
+        batcher.done(enqueued[1]["batch"]["b"])
+        await _settle()
+    assert [_ids(k) for k in enqueued] == [["m0"], ["m1", "m2", "m3"], ["m4"]]

@@ -39,6 +39,8 @@ CHAT_LATE_ID_SECONDS = env_float("CHAT_LATE_ID_SECONDS", 10.0)
 CHAT_SEND_BATCH_MS = env_float("CHAT_SEND_BATCH_MS", 0.0)
 CHAT_SEND_BATCH_MAX = env_int("CHAT_SEND_BATCH_MAX", 200)
 CHAT_SEND_MAX_INFLIGHT = env_int("CHAT_SEND_MAX_INFLIGHT", 4)
+# while a batch is in flight, another leaves only with this many sends (a smaller one waits to grow)
+CHAT_SEND_BATCH_FILL = env_int("CHAT_SEND_BATCH_FILL", 20)
 # seconds Redis arbitrates a (sender, client_msg_id) claim; later resends are caught by the claim table
 CHAT_CLAIM_TTL = env_int("CHAT_CLAIM_TTL", 600)
 # seconds after which a batch the worker never reported done stops holding its slot
