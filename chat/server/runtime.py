@@ -157,7 +157,7 @@ class ChatServerRuntime:
         its sending window's backlog is past its bounds (`SendBatcher.admit`)."""
         try:
             if self.loop_lag_ms >= settings.CHAT_SHED_LAG_MS:
-                raise overloaded()
+                raise overloaded(behind_ms=self.loop_lag_ms)
             self.batcher.admit()
         except Overloaded:
             if not self.shedding:

@@ -38,11 +38,17 @@ log = logging.getLogger(__name__)
 OnFailure = Callable[[list[dict[str, Any]]], Awaitable[None]]
 
 
-def overloaded() -> Overloaded:
-    """The refusal of a send while shedding, with a wait of one to two CHAT_SHED_AGE_MS (the
-    jitter spreads the clients' resends)."""
-    wait = settings.CHAT_SHED_AGE_MS
-    return Overloaded(retry_after_ms=int(wait + random.random() * wait))
+SHED_RETRY_MAX_MS = 30_000
+
+
+def overloaded(*, behind_ms: float = 0.0) -> Overloaded:
+    """The refusal of a send while shedding. The wait grows with how far behind the server is
+    (`behind_ms`: its event loop's lag, its oldest send's wait, its last batch's round): four
+    times that, at least CHAT_SHED_AGE_MS, at most 30 s, times 1 to 2 at random. A server far
+    behind gets the resends of what it refused later and spread out, so that the sends of the
+    moment find it caught up instead of queued behind a storm of resends."""
+    wait = min(SHED_RETRY_MAX_MS, max(settings.CHAT_SHED_AGE_MS, 4 * behind_ms))
+    return Overloaded(retry_after_ms=int(wait * (1 + random.random())))
 
 
 @dataclass(slots=True)
@@ -67,8 +73,9 @@ class SendBatcher:
     after CHAT_SEND_BATCH_MS when that is set); while batches are in flight, another leaves only
     with CHAT_SEND_BATCH_FILL sends or more, and when the window is full, sends wait here for a
     free slot and leave together: the batches grow with the load (as Nagle's algorithm does) and
-    the fixed cost of a task is shared, while a large backlog still moves several batches at once. A conversation has at most one batch in flight: its
-    messages are stored and delivered in the order the chat server numbered them. A slot frees
+    the fixed cost of a task is shared, while a large backlog still moves several batches at once.
+    A conversation has at most one batch in flight: its messages are stored and delivered in the
+    order the chat server numbered them. A slot frees
     when the worker reports the batch done (a `done` event on this server's delivery channel,
     after the batch's acks) or, if that report never comes (the worker died and the task waits
     for redelivery), after CHAT_SEND_INFLIGHT_TIMEOUT seconds.
@@ -105,8 +112,9 @@ class SendBatcher:
         oldest = next((w.since for w in self._waiting if w.conversation_id not in self._busy), None)
         age_ms = 0.0 if oldest is None else (asyncio.get_running_loop().time() - oldest) * 1000
         bound = settings.CHAT_SHED_AGE_MS
-        if len(self._waiting) >= settings.CHAT_SHED_WAITING or max(age_ms, self._last_round_ms) >= bound:
-            raise overloaded()
+        behind_ms = max(age_ms, self._last_round_ms)
+        if len(self._waiting) >= settings.CHAT_SHED_WAITING or behind_ms >= bound:
+            raise overloaded(behind_ms=behind_ms)
 
     def add(self, item: SyncItem) -> None:
         loop = asyncio.get_running_loop()

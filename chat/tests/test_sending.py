@@ -265,3 +265,13 @@ async def test_while_a_batch_is_in_flight_only_a_full_enough_batch_joins_it(
         batcher.done(enqueued[1]["batch"]["b"])
         await _settle()
     assert [_ids(k) for k in enqueued] == [["m0"], ["m1", "m2", "m3"], ["m4"]]
+
+
+def test_the_retry_delay_grows_with_how_far_behind_the_server_is() -> None:
+    """Four times the delay, at least CHAT_SHED_AGE_MS, at most 30 s, times 1 to 2 at random."""
+    with override_settings(CHAT_SHED_AGE_MS=500):
+        for behind_ms, low in ((0, 500), (100, 500), (2_000, 8_000), (60_000, 30_000)):
+            waits = [
+                sending.overloaded(behind_ms=behind_ms).as_frame("x")["retry_after_ms"] for _ in range(50)
+            ]
+            assert all(low <= wait <= 2 * low for wait in waits), (behind_ms, min(waits), max(waits))
