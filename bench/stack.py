@@ -176,7 +176,8 @@ def bench_setup(
 def idle_tickets_issue(first: int, count: int) -> list[str]:
     """Connect tickets for idle connections `first`…`first + count - 1`, each a device login of
     its own, CHAT_SOCKETS_PER_USER to a user (users `bench_idle_00000`…): every socket is a real
-    login within the limits a user has, as the chat servers check both."""
+    login within the limits a user has, as the chat servers check both. The first call of a run
+    (`first` 0) removes the idle logins of earlier runs, which would pile up otherwise."""
     from django.conf import settings
     from knox.models import get_digest_token
 
@@ -186,6 +187,8 @@ def idle_tickets_issue(first: int, count: int) -> list[str]:
     per_user = settings.CHAT_SOCKETS_PER_USER
     last_user = (first + count - 1) // per_user
     users = _users_ensure([f"bench_idle_{i:05d}" for i in range(last_user + 1)], tokens=False)
+    if first == 0:  # a new run: the idle logins of earlier runs (their sockets long closed) go
+        DeviceToken.objects.filter(user__username__startswith="bench_idle_").delete()
     tokens = []
     for index in range(first, first + count):
         digest, raw = get_digest_token(None)

@@ -18,6 +18,7 @@ import pytest
 from django.test import override_settings
 from websockets.asyncio.server import ServerConnection, serve
 
+from accounts.models import DeviceToken
 from accounts.selectors import device_login_alive
 from bench import procs
 from bench.client import ChatConnection
@@ -38,6 +39,10 @@ def test_idle_tickets_are_device_logins_spread_over_users() -> None:
     assert sorted(Counter(c.user_id for c in claims).values()) == [5, 10, 10]
     assert len({c.device_id for c in claims}) == 25
     assert all(device_login_alive(user_id=c.user_id, device_id=c.device_id) for c in claims)
+    with override_settings(CHAT_SOCKETS_PER_USER=10):
+        again = idle_tickets_issue(0, 5)  # the next run: the earlier run's logins are gone
+    assert not any(device_login_alive(user_id=c.user_id, device_id=c.device_id) for c in claims)
+    assert DeviceToken.objects.filter(user__username__startswith="bench_idle_").count() == len(again)
 
 
 async def _outbox_round(codes: list[str]) -> tuple[list[str], Traffic]:
