@@ -18,7 +18,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter  # noqa: E402  (needs the app registry)
 
 from chat.server.app import http_application, websocket_application  # noqa: E402
-from chat.server.runtime import install_daphne_hooks  # noqa: E402
+from chat.server.daphne import install_daphne_hooks  # noqa: E402
 
 
 def daphne_checker_outside_gc() -> None:

@@ -12,7 +12,7 @@ One `ChatServerRuntime` per daphne process:
 - on SIGTERM it **drains**: leaves discovery, tells every client `server.draining`, and closes
   the sockets (code 4503) after CHAT_DRAIN_GRACE seconds.
 
-Under daphne it starts when the reactor runs and drains before the reactor shuts down; elsewhere
+Under daphne (`chat/server/daphne.py`) it starts when the reactor runs and drains before the reactor shuts down; elsewhere
 (tests) it starts on the first connection.
 """
 
@@ -22,9 +22,7 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import socket
-import sys
 from collections import defaultdict
 from typing import Any, Protocol
 
@@ -368,37 +366,3 @@ def chat_runtime() -> ChatServerRuntime:
     if _runtime is None:
         _runtime = ChatServerRuntime()
     return _runtime
-
-
-def install_daphne_hooks() -> None:
-    """Under daphne: start with the reactor; on SIGTERM drain, then stop the reactor.
-
-    SIGTERM is taken over once the reactor runs: daphne's own shutdown trigger cancels every
-    application at once, so draining must finish before the reactor is asked to stop.
-    """
-    if "daphne.server" not in sys.modules:
-        return
-    from twisted.internet import reactor
-
-    tasks: list[asyncio.Future[None]] = []  # keeps references to the background tasks
-    draining: list[bool] = []
-
-    async def _drain_then_stop() -> None:
-        try:
-            await chat_runtime().drain()
-        finally:
-            reactor.stop()  # type: ignore[misc]
-
-    def _begin_drain() -> None:
-        tasks.append(asyncio.ensure_future(_drain_then_stop()))
-
-    def _on_sigterm(signum: int, frame: object) -> None:
-        if not draining:  # a second SIGTERM does not start a second drain
-            draining.append(True)
-            asyncio.get_event_loop().call_soon_threadsafe(_begin_drain)
-
-    def _start() -> None:
-        signal.signal(signal.SIGTERM, _on_sigterm)
-        tasks.append(asyncio.ensure_future(chat_runtime().ensure_started()))
-
-    reactor.callWhenRunning(_start)

@@ -42,6 +42,7 @@ from chat.domain.records import (
     pending_as_stored,
 )
 from chat.domain.snowflake import MAX_ID
+from chat.store.cassandra.claim_table import claim_reads, claim_row, claim_rows, claim_winner
 from chat.store.cassandra.plans import Plan, Query, plan_start, run_plan, run_plans, statements_start
 from chat.store.cassandra.tables import (
     DELETE_CONVERSATION_ROW,
@@ -52,7 +53,6 @@ from chat.store.cassandra.tables import (
     EDIT_MENTION_ROW,
     HISTORY_NEWEST_FIRST,
     HISTORY_OLDEST_FIRST,
-    INSERT_CLAIM,
     INSERT_CONVERSATION_BUCKET,
     INSERT_CONVERSATION_ROW,
     INSERT_INBOX_ROW,
@@ -60,7 +60,6 @@ from chat.store.cassandra.tables import (
     INSERT_MENTION_ROW,
     INSERT_USER_BUCKET,
     MENTIONS_NEWEST_FIRST,
-    SELECT_CLAIMS_OF_SENDER,
     SELECT_CONVERSATION_MESSAGE,
     SYNC_OLDEST_FIRST,
     UNREAD_SCAN,
@@ -99,34 +98,6 @@ _bucket_cache = _BucketCache(seen=set())
 def message_store_forget_cache() -> None:
     """Forget which bucket-index rows were written (call after truncating the tables)."""
     _bucket_cache.seen.clear()
-
-
-def _claim_winner(pending: PendingMessage, row: Any) -> PendingMessage:
-    """The message that holds the claim, from its row in `message_client_ids`."""
-    return PendingMessage(
-        id=row.message_id,
-        conversation_id=row.conversation_id,
-        sender_id=pending.sender_id,
-        client_msg_id=pending.client_msg_id,
-        body=row.body or "",
-        mentions=tuple(row.mentions or ()),
-        recipient_ids=tuple(sorted(row.recipient_ids or ())),
-    )
-
-
-def _claim_row(message: PendingMessage) -> Query:
-    return (
-        INSERT_CLAIM,
-        (
-            message.sender_id,
-            message.client_msg_id,
-            message.id,
-            message.conversation_id,
-            message.body,
-            list(message.mentions),
-            set(message.recipient_ids),
-        ),
-    )
 
 
 def _row_writes(message: PendingMessage, new_index_rows: list[tuple[str, int, int]]) -> list[Query]:
@@ -178,22 +149,6 @@ class _Stored:
     forgotten: list[PendingMessage]  # winners found only in the claim table: Redis must learn them
 
 
-def _claim_reads(pending: Sequence[PendingMessage]) -> list[Query]:
-    """One read of the claim table per sender of the batch (its client_msg_ids as one IN list)."""
-    by_sender: dict[int, list[str]] = {}
-    for p in pending:
-        by_sender.setdefault(p.sender_id, []).append(p.client_msg_id)
-    return [(SELECT_CLAIMS_OF_SENDER, (sender, sorted(set(ids)))) for sender, ids in by_sender.items()]
-
-
-def _claim_rows(reads: list[Query], rows_list: list[Any]) -> dict[tuple[int, str], Any]:
-    return {
-        (params[0], row.client_msg_id): row
-        for (_, params), rows in zip(reads, rows_list, strict=True)
-        for row in rows
-    }
-
-
 def _store_plan(
     pending: Sequence[PendingMessage],
     claimed: Sequence[PendingMessage],
@@ -207,7 +162,7 @@ def _store_plan(
     for i, (p, c) in enumerate(zip(pending, claimed, strict=True)):
         row = claim_rows.get((p.sender_id, p.client_msg_id)) if c.id == p.id else None
         if row is not None and row.message_id != p.id:
-            winners[i] = _claim_winner(p, row)  # an older claim that Redis forgot
+            winners[i] = claim_winner(p, row)  # an older claim that Redis forgot
             forgotten.append(winners[i])
     # write each winner's claim row and rows; a loser writes the winner's too, in case the
     # winner's writer died between its claim and its rows (same cells, same timestamps: nothing
@@ -220,7 +175,7 @@ def _store_plan(
     for w in winners:
         if w.id not in written:
             written.add(w.id)
-            writes += [_claim_row(w), *_row_writes(w, bucket_rows)]
+            writes += [claim_row(w), *_row_writes(w, bucket_rows)]
     yield writes
     _bucket_cache.add(bucket_rows)
     # a duplicate reports the message as it is now (it may have been edited or deleted since)
@@ -253,10 +208,10 @@ def messages_write_start(*, pending: Sequence[PendingMessage]) -> Callable[[], l
     if not pending:
         return list
     client = get_redis()
-    reads = _claim_reads(pending)
+    reads = claim_reads(pending)
     read_rows = statements_start(reads)
     claimed = claims.message_claims(client, pending, ttl=settings.CHAT_CLAIM_TTL)
-    finish = plan_start(_store_plan(pending, claimed, _claim_rows(reads, read_rows())))
+    finish = plan_start(_store_plan(pending, claimed, claim_rows(reads, read_rows())))
 
     def results() -> list[StoredResult]:
         stored = finish()
