@@ -12,8 +12,8 @@ One `ChatServerRuntime` per daphne process:
 - on SIGTERM it **drains**: leaves discovery, tells every client `server.draining`, and closes
   the sockets (code 4503) after CHAT_DRAIN_GRACE seconds.
 
-Under daphne (`chat/server/daphne.py`) it starts when the reactor runs and drains before the reactor shuts down; elsewhere
-(tests) it starts on the first connection.
+Under daphne (`chat/server/daphne.py`) it starts when the reactor runs and drains before the
+reactor shuts down; elsewhere (tests) it starts on the first connection.
 """
 
 from __future__ import annotations
