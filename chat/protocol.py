@@ -49,7 +49,14 @@ class SyncRequest:
 
 @dataclass(frozen=True)
 class Heartbeat:
-    pass
+    idle: bool | None = None  # the device reports its user idle (True) or active (False); None: not said
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """The device received these messages (live or by sync)."""
+
+    message_ids: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,9 @@ class ReadMarker:
     message_id: int
 
 
-Frame = MessageSend | SyncRequest | Heartbeat | Typing | ReadMarker
+Frame = MessageSend | SyncRequest | Heartbeat | Typing | ReadMarker | Delivered
+
+DELIVERED_MAX_IDS = 100  # message IDs per `delivered` frame
 
 
 def _id(value: Any, name: str, *, allow_zero: bool = False) -> int:
@@ -138,7 +147,17 @@ def frame_parse(data: dict[str, Any], *, max_body: int) -> Frame:
     if kind == "sync":
         return SyncRequest(since=_id(data.get("since", 0), "since", allow_zero=True))
     if kind == "heartbeat":
-        return Heartbeat()
+        idle = data.get("idle")
+        if idle is not None and not isinstance(idle, bool):
+            raise BadRequest("idle must be true or false")
+        return Heartbeat(idle=idle)
+    if kind == "delivered":
+        ids = data.get("message_ids")
+        if not isinstance(ids, list) or not ids:
+            raise BadRequest("message_ids must be a non-empty list of message ids")
+        if len(ids) > DELIVERED_MAX_IDS:
+            raise TooLarge(f"at most {DELIVERED_MAX_IDS} message ids per delivered frame")
+        return Delivered(message_ids=tuple(sorted({_id(v, "message_ids[]") for v in ids})))
     if kind == "typing":
         return Typing(conversation_id=_id(data.get("conversation_id"), "conversation_id"))
     if kind == "read":

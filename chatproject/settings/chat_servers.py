@@ -22,6 +22,7 @@ CHAT_FRAME_BUDGETS = {
     "read": env_int("CHAT_BUDGET_READ", 60),
     "sync": env_int("CHAT_BUDGET_SYNC", 10),
     "heartbeat": env_int("CHAT_BUDGET_HEARTBEAT", 10),
+    "delivered": env_int("CHAT_BUDGET_DELIVERED", 60),
     "invalid": env_int("CHAT_BUDGET_INVALID", 20),
 }
 # sockets of one user on all chat servers together; one more closes the oldest (code 4429)
@@ -33,6 +34,9 @@ CHAT_TYPING_THROTTLE = env_float("CHAT_TYPING_THROTTLE", 3.0)
 CHAT_SYNC_BATCH = env_int("CHAT_SYNC_BATCH", 200)  # messages per sync.batch frame
 # a message older than this at storage time gets a fresh ID; syncs look back this far (DESIGN.md §4)
 CHAT_LATE_ID_SECONDS = env_float("CHAT_LATE_ID_SECONDS", 10.0)
+# days the change feed keeps its entries other than messages; a device further behind gets
+# sync.reset_required (docs/protocol.md, "The change feed")
+CHAT_FEED_RETENTION_DAYS = env_float("CHAT_FEED_RETENTION_DAYS", 30.0)
 # the sending window (chat/server/sending.py): batches of at most CHAT_SEND_BATCH_MAX sends leave
 # CHAT_SEND_BATCH_MS after the first (0: at the end of the event loop's turn) while the window
 # has room; CHAT_SEND_MAX_INFLIGHT sync tasks of one chat server are in the queue at once
