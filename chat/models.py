@@ -2,7 +2,8 @@
 
 A direct conversation stores its two users as `direct_low`/`direct_high` (smaller id first) under a
 unique constraint, so a pair can never get two. A group has a title and an owner. Each member's
-`last_read_message_id` is a Snowflake (0: nothing read). `last_message_id`/`last_activity_at` on the
+`last_read_message_id` and `last_delivered_message_id` are Snowflakes
+(0: nothing read / delivered). `last_message_id`/`last_activity_at` on the
 conversation order the conversation list and let unread counts skip conversations with nothing new.
 """
 
@@ -71,6 +72,8 @@ class Membership(models.Model):
     role = models.CharField(max_length=8, choices=MemberRole.choices, default=MemberRole.MEMBER)
     joined_at = models.DateTimeField(auto_now_add=True)
     last_read_message_id = models.BigIntegerField(default=0)
+    # the newest message some device of the member acknowledged receiving (0: none)
+    last_delivered_message_id = models.BigIntegerField(default=0)
     muted = models.BooleanField(default=False)
 
     class Meta:
