@@ -332,9 +332,9 @@ def friend_remove(*, user: User, friend_id: int) -> None:
         raise NotFound("You are not friends with this user.")
 
 
-def _blocks_changed() -> None:
+def _blocks_changed(*, blocker_id: int, blocked_id: int) -> None:
     """After the commit, chat servers forget their cached send rules (`accounts.signals`)."""
-    blocks_change()
+    blocks_change(blocker_id=blocker_id, blocked_id=blocked_id)
 
 
 @transaction.atomic
@@ -352,7 +352,7 @@ def block_create(*, blocker: User, blocked_id: int) -> tuple[Block, bool]:
         status=FriendRequestStatus.PENDING,
     ).update(status=FriendRequestStatus.CANCELLED, responded_at=timezone.now())
     if created:
-        _blocks_changed()
+        _blocks_changed(blocker_id=blocker.pk, blocked_id=blocked_id)
     return block, created
 
 
@@ -361,4 +361,4 @@ def block_remove(*, blocker: User, blocked_id: int) -> None:
     deleted, _ = Block.objects.filter(blocker=blocker, blocked_id=blocked_id).delete()
     if not deleted:
         raise NotFound("You have not blocked this user.")
-    _blocks_changed()
+    _blocks_changed(blocker_id=blocker.pk, blocked_id=blocked_id)

@@ -10,9 +10,9 @@ signal instead, and each of those apps connects its receiver in its `AppConfig.r
   `except_device` (None: all of them). Sent after the transaction commits. Receivers:
   chat (closes the devices' sockets, code 4401), presence (drops their sockets; offline if none
   is left), notifications (deletes the push registrations those logins made).
-- `blocks_changed()`: a block was made or lifted, after the commit. Receiver: chat (the chat
-  servers forget their cached send rules: a direct conversation of the pair may now refuse or
-  take messages).
+- `blocks_changed(blocker_id, blocked_id)`: a block was made or lifted, after the commit.
+  Receiver: chat (the chat servers forget their cached send rules: a direct conversation of the
+  pair may now refuse or take messages; the blocker's devices learn it from their feed).
 
 The one import the other way is the login's chat-server assignment (`accounts.apis` calls
 `chat.discovery`): discovery is part of login (DESIGN.md §3.1); `pyproject.toml` names it.
@@ -51,6 +51,14 @@ def device_logins_end(
     transaction.on_commit(send)
 
 
-def blocks_change() -> None:
+def blocks_change(*, blocker_id: int, blocked_id: int) -> None:
     """Announce, once the current transaction commits, that a block was made or lifted."""
-    transaction.on_commit(lambda: blocks_changed.send_robust(sender=None))
+
+    def send() -> None:
+        for receiver, result in blocks_changed.send_robust(
+            sender=None, blocker_id=blocker_id, blocked_id=blocked_id
+        ):
+            if isinstance(result, Exception):
+                log.error("blocks_changed receiver %r failed", receiver, exc_info=result)
+
+    transaction.on_commit(send)

@@ -13,14 +13,17 @@ class ChatConfig(AppConfig):
         from chat.store.cassandra import session  # noqa: F401
 
         device_logins_ended.connect(_close_device_sockets, dispatch_uid="chat-device-logins-ended")
-        blocks_changed.connect(_forget_send_rules, dispatch_uid="chat-blocks-changed")
+        blocks_changed.connect(_blocks_changed, dispatch_uid="chat-blocks-changed")
 
 
-def _forget_send_rules(**_: Any) -> None:
-    """Blocks change rarely: every cached send rule is evicted."""
+def _blocks_changed(*, blocker_id: int, blocked_id: int, **_: Any) -> None:
+    """Blocks change rarely: every cached send rule is evicted; the blocker's feed learns
+    whether their direct conversation with the other user can take messages."""
     from chat.fanout import send_rules_changed
+    from chat.services import direct_block_announce
 
     send_rules_changed(conversation_ids=None)
+    direct_block_announce(blocker_id=blocker_id, other_id=blocked_id)
 
 
 def _close_device_sockets(

@@ -1,4 +1,4 @@
-"""Fan-out of frames other than new messages (edits, deletes, typing, read markers, presence) to
+"""Fan-out of frames other than new messages (feed entries, typing, presence) to
 users' live devices: the Redis routing table says which chat servers hold them, and one batch is
 published per chat server on its delivery channel. Also the eviction of the chat servers' cached
 send rules when a conversation's members or a block change."""
@@ -11,8 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from chat.domain.events import DeliveryEvent, DeviceSocketsClose, FrameToUsers, SendRulesStale
-from chat.domain.records import StoredMessage
-from chat.protocol import frame_text, message_updated_frame
+from chat.protocol import frame_text
 from chat.store.redis import keys as redis_keys
 from chatproject.redis_client import get_async_redis, get_redis
 
@@ -39,14 +38,21 @@ def _batches(
     }
 
 
-def publish_to_users(*, user_ids: Iterable[int], frame: dict[str, Any]) -> None:
-    """Send `frame` to every live device of `user_ids` (blocking callers: API, workers)."""
+def publish_to_users(
+    *,
+    user_ids: Iterable[int],
+    frame: dict[str, Any],
+    skip_conn: str | None = None,
+    server_id: str | None = None,
+) -> None:
+    """Send `frame` to every live device of `user_ids` (blocking callers: API, workers, a chat
+    server's thread pool); `skip_conn` on `server_id` (the socket that caused it) is left out."""
     users = set(user_ids)
     if not users:
         return
     client = get_redis()
     routes = redis_keys.routes_for_users(client, users)
-    batches = _batches(routes, text=frame_text(frame), skip_conn=None, skip_server=None)
+    batches = _batches(routes, text=frame_text(frame), skip_conn=skip_conn, skip_server=server_id)
     redis_keys.deliveries_publish(client, batches)
 
 
@@ -65,11 +71,6 @@ async def publish_to_users_async(
     routes = await redis_keys.routes_for_users_async(client, users)
     batches = _batches(routes, text=frame_text(frame), skip_conn=skip_conn, skip_server=server_id)
     await redis_keys.deliveries_publish_async(client, batches)
-
-
-def message_updated_broadcast(*, message: StoredMessage, member_ids: set[int]) -> None:
-    """Send `message.updated` (an edit or a delete) to every live device of the members."""
-    publish_to_users(user_ids=member_ids, frame=message_updated_frame(message))
 
 
 def send_rules_changed(*, conversation_ids: list[int] | None) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from chat.domain.records import StoredMessage
+from chat.domain.records import FeedChange, FeedEntry, StoredMessage
 from chatproject.errors import BadRequest, ServiceError, TooLarge
 
 # close codes of the chat server (docs/protocol.md)
@@ -194,11 +194,20 @@ def message_payload(message: StoredMessage) -> dict[str, Any]:
 
 
 def message_new_frame(message: StoredMessage) -> dict[str, Any]:
-    return {"type": "message.new", "message": message_payload(message)}
+    """A new message, as a feed entry: its `feed_id` is its ID."""
+    return {"type": "message.new", "feed_id": str(message.id), "message": message_payload(message)}
 
 
-def message_updated_frame(message: StoredMessage) -> dict[str, Any]:
-    return {"type": "message.updated", "message": message_payload(message)}
+def feed_change_frame(change: FeedChange) -> dict[str, Any]:
+    """A feed entry other than a new message: its type, `feed_id` and fields."""
+    return {"type": change.kind, "feed_id": str(change.feed_id), **change.fields}
+
+
+def feed_entry_frame(entry: FeedEntry) -> dict[str, Any]:
+    """The frame of any feed entry: the same live and in a sync.batch (docs/protocol.md)."""
+    if isinstance(entry, StoredMessage):
+        return message_new_frame(entry)
+    return feed_change_frame(entry)
 
 
 def message_ack_frame(message: StoredMessage) -> dict[str, Any]:
@@ -211,8 +220,20 @@ def message_ack_frame(message: StoredMessage) -> dict[str, Any]:
     }
 
 
-def catch_up_batch_frame(messages: list[StoredMessage], *, has_more: bool) -> dict[str, Any]:
-    return {"type": "sync.batch", "messages": [message_payload(m) for m in messages], "has_more": has_more}
+def catch_up_batch_frame(entries: list[FeedEntry], *, has_more: bool) -> dict[str, Any]:
+    """Feed entries in order; `messages` repeats the new messages' objects for clients that read
+    only those."""
+    return {
+        "type": "sync.batch",
+        "entries": [feed_entry_frame(e) for e in entries],
+        "messages": [message_payload(e) for e in entries if isinstance(e, StoredMessage)],
+        "has_more": has_more,
+    }
+
+
+def catch_up_reset_frame(cur_max_message_id: int) -> dict[str, Any]:
+    """The device is further behind than the feed keeps: reload, then sync on from here."""
+    return {"type": "sync.reset_required", "cur_max_message_id": str(cur_max_message_id)}
 
 
 def catch_up_done_frame(cur_max_message_id: int) -> dict[str, Any]:
@@ -223,12 +244,22 @@ def typing_frame(*, conversation_id: int, user_id: int) -> dict[str, Any]:
     return {"type": "typing", "conversation_id": conversation_id, "user_id": user_id}
 
 
-def read_frame(*, conversation_id: int, user_id: int, message_id: int) -> dict[str, Any]:
+def position_fields(*, conversation_id: int, user_id: int, message_id: int) -> dict[str, Any]:
+    """The fields of a `read` or `delivered` entry: a member's position in a conversation."""
+    return {"conversation_id": conversation_id, "user_id": user_id, "message_id": str(message_id)}
+
+
+def conversation_fields(
+    *, conversation_id: int, kind: str, title: str, member_ids: list[int]
+) -> dict[str, Any]:
+    """The `conversation` of a conversation.created / conversation.joined entry."""
     return {
-        "type": "read",
-        "conversation_id": conversation_id,
-        "user_id": user_id,
-        "message_id": str(message_id),
+        "conversation": {
+            "id": conversation_id,
+            "kind": kind,
+            "title": title,
+            "member_ids": sorted(member_ids),
+        }
     }
 
 

@@ -17,10 +17,10 @@ from django.db.models import Q
 
 from accounts.selectors import user_blocked_between
 from chat.domain.errors import ConversationNotFound
-from chat.domain.records import AroundPage, MessagePage, StoredMessage
-from chat.domain.snowflake import MAX_ID, TIMESTAMP_SHIFT
+from chat.domain.records import AroundPage, FeedEntry, MessagePage, StoredMessage, feed_id_of
+from chat.domain.snowflake import MAX_ID, TIMESTAMP_SHIFT, snowflake_min_for_time
 from chat.models import Conversation, ConversationKind, Membership
-from chat.store.cassandra import message_store
+from chat.store.cassandra import feed_store, message_store
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,10 @@ class MemberInfo:
     display_name: str
     role: str
     joined_at: datetime
-    # the member's read marker (0: nothing read); None when they turned read receipts off
+    # the member's read marker (0: nothing read); None when they or the viewer turned read
+    # receipts off (the viewer's own marker is always there)
     last_read_message_id: int | None = None
+    last_delivered_message_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -47,11 +49,17 @@ class ConversationSummary:
 
 @dataclass(frozen=True)
 class SyncPage:
-    """Messages for a device, oldest first; `cur_max_message_id` is where the next sync starts."""
+    """Feed entries for a device, oldest first; `cur_max_message_id` is where the next sync starts.
+    `reset_required`: the device is further behind than the feed keeps (no entries then)."""
 
-    messages: list[StoredMessage]
+    entries: list[FeedEntry]
     has_more: bool
     cur_max_message_id: int
+    reset_required: bool = False
+
+    @property
+    def messages(self) -> list[StoredMessage]:
+        return [e for e in self.entries if isinstance(e, StoredMessage)]
 
 
 def membership_get(*, user_id: int, conversation_id: int) -> Membership:
@@ -72,7 +80,7 @@ def conversation_member_ids(*, conversation_id: int) -> set[int]:
     return set(Membership.objects.filter(conversation_id=conversation_id).values_list("user_id", flat=True))
 
 
-def _members_of(conversation_ids: list[int]) -> dict[int, list[MemberInfo]]:
+def _members_of(conversation_ids: list[int], *, viewer_id: int) -> dict[int, list[MemberInfo]]:
     rows = (
         Membership.objects.filter(conversation_id__in=conversation_ids)
         .order_by("joined_at", "id")
@@ -85,10 +93,24 @@ def _members_of(conversation_ids: list[int]) -> dict[int, list[MemberInfo]]:
             "joined_at",
             "last_read_message_id",
             "user__read_receipts_enabled",
+            "last_delivered_message_id",
         )
     )
+    # receipts both ways: a viewer who turned them off sees no one's read marker but their own
+    viewer_receipts = any(row[1] == viewer_id and row[7] for row in rows) or not rows
     members: dict[int, list[MemberInfo]] = defaultdict(list)
-    for conversation_id, user_id, username, display_name, role, joined_at, last_read, receipts in rows:
+    for (
+        conversation_id,
+        user_id,
+        username,
+        display_name,
+        role,
+        joined_at,
+        last_read,
+        receipts,
+        delivered,
+    ) in rows:
+        shown = user_id == viewer_id or (receipts and viewer_receipts)
         members[conversation_id].append(
             MemberInfo(
                 user_id=user_id,
@@ -96,7 +118,8 @@ def _members_of(conversation_ids: list[int]) -> dict[int, list[MemberInfo]]:
                 display_name=display_name,
                 role=role,
                 joined_at=joined_at,
-                last_read_message_id=last_read if receipts else None,
+                last_read_message_id=last_read if shown else None,
+                last_delivered_message_id=max(delivered, last_read),
             )
         )
     return members
@@ -104,7 +127,9 @@ def _members_of(conversation_ids: list[int]) -> dict[int, list[MemberInfo]]:
 
 def _summaries(memberships: list[Membership]) -> list[ConversationSummary]:
     """Members, last message and unread count of each, with one round of Cassandra reads."""
-    members = _members_of([m.conversation_id for m in memberships])
+    members = _members_of(
+        [m.conversation_id for m in memberships], viewer_id=memberships[0].user_id if memberships else 0
+    )
     last = message_store.messages_get(
         keys=[
             (m.conversation_id, m.conversation.last_message_id)
@@ -184,18 +209,24 @@ def _member_conversation_ids(user_id: int) -> set[int]:
     return set(Membership.objects.filter(user_id=user_id).values_list("conversation_id", flat=True))
 
 
-def message_sync(*, user_id: int, since: int, limit: int) -> SyncPage:
-    """Every message for me with ID > `since`, oldest first, from conversations I am still in.
+def feed_sync(*, user_id: int, since: int, limit: int) -> SyncPage:
+    """My feed's entries with `feed_id` > `since`, oldest first, of conversations I am still in
+    (and the `conversation.left` entries of those I left).
 
-    `cur_max_message_id` is the newest ID this page looked at (or `since` when there was none):
-    the `since` of the next call.
+    `cur_max_message_id` is the newest feed ID this page looked at (or `since` when there was
+    none): the `since` of the next call.
     """
-    page = message_store.user_sync(user_id=user_id, since=since, limit=limit)
+    page = feed_store.feed_read(user_id=user_id, since=since, limit=limit)
     mine = _member_conversation_ids(user_id)
     return SyncPage(
-        messages=[m for m in page.messages if m.conversation_id in mine],
+        entries=[
+            e
+            for e in page.entries
+            if e.conversation_id in mine
+            or (not isinstance(e, StoredMessage) and e.kind == "conversation.left")
+        ],
         has_more=page.has_more,
-        cur_max_message_id=page.messages[-1].id if page.messages else since,
+        cur_max_message_id=feed_id_of(page.entries[-1]) if page.entries else since,
     )
 
 
@@ -231,7 +262,13 @@ def catch_up_page(*, user_id: int, since: int, limit: int) -> tuple[SyncPage, in
     after this page (its look-back lands on the page's last ID), so paging never repeats itself;
     after the last page it is the newest ID seen (or `since`).
     """
-    page = message_sync(user_id=user_id, since=catch_up_lower_bound(since), limit=limit)
+    now_ms = int(time.time() * 1000)
+    if 0 < since < snowflake_min_for_time(now_ms - int(settings.CHAT_FEED_RETENTION_DAYS * 86_400_000)):
+        # older than the feed keeps: the device reloads, then syncs on from now
+        return SyncPage(entries=[], has_more=False, cur_max_message_id=0, reset_required=True), (
+            snowflake_min_for_time(now_ms)
+        )
+    page = feed_sync(user_id=user_id, since=catch_up_lower_bound(since), limit=limit)
     last = page.cur_max_message_id
     if page.has_more:
         return page, min(MAX_ID, last + _late_window())

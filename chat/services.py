@@ -16,8 +16,7 @@ from collections.abc import Sequence
 import psycopg
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, F, Value, When
-from django.db.models.functions import Greatest
+from django.db.models import Case, Value, When
 
 from accounts.exceptions import UserBlocked
 from accounts.models import User
@@ -38,8 +37,10 @@ from chat.domain.errors import (
 )
 from chat.domain.records import PendingMessage, StoredMessage, snowflake_datetime
 from chat.domain.snowflake import MAX_ID, snowflake_next_id
-from chat.fanout import message_updated_broadcast, send_rules_changed
+from chat.fanout import send_rules_changed
+from chat.feed import feed_change_send, feed_change_send_on_commit
 from chat.models import Conversation, ConversationKind, MemberRole, Membership
+from chat.protocol import conversation_fields, message_payload
 from chat.selectors import SendRules, conversation_member_ids, conversation_send_rules, membership_get
 from chat.store.cassandra import message_store
 from chatproject.errors import ValidationFailed
@@ -55,6 +56,23 @@ _MENTION_RE = re.compile(r"(?<![\w@])@([A-Za-z0-9_.\-]{1,32})")
 def _send_rules_changed(conversation_id: int) -> None:
     """After the transaction commits: chat servers evict their cached send rules of it."""
     transaction.on_commit(lambda: send_rules_changed(conversation_ids=[conversation_id]))
+
+
+def _conversation_announce(
+    *, conversation: Conversation, kind: str, member_ids: list[int], to: list[int]
+) -> None:
+    """After the commit: `conversation.created` / `conversation.joined` in the feeds of `to`."""
+    feed_change_send_on_commit(
+        kind=kind,
+        conversation_id=conversation.pk,
+        fields=conversation_fields(
+            conversation_id=conversation.pk,
+            kind=conversation.kind,
+            title=conversation.title,
+            member_ids=member_ids,
+        ),
+        user_ids=to,
+    )
 
 
 def conversation_direct_open(*, user: User, other_id: int) -> tuple[Conversation, bool]:
@@ -77,10 +95,33 @@ def conversation_direct_open(*, user: User, other_id: int) -> tuple[Conversation
                 [Membership(conversation=conversation, user_id=uid) for uid in (low, high)]
             )
             _send_rules_changed(conversation.pk)
+            _conversation_announce(
+                conversation=conversation, kind="conversation.created", member_ids=[low, high], to=[low, high]
+            )
     except IntegrityError:
         # both opened it at once: the unique constraint kept one, which is the answer for both
         return Conversation.objects.get(**lookup), False
     return conversation, True
+
+
+def direct_block_announce(*, blocker_id: int, other_id: int) -> None:
+    """A block between the two was made or lifted: `conversation.updated` with `blocked` in the
+    blocker's feed, if they have a direct conversation."""
+    low, high = sorted((blocker_id, other_id))
+    conversation = Conversation.objects.filter(
+        kind=ConversationKind.DIRECT, direct_low_id=low, direct_high_id=high
+    ).first()
+    if conversation is not None:
+        feed_change_send(
+            kind="conversation.updated",
+            conversation_id=conversation.pk,
+            fields={
+                "conversation_id": conversation.pk,
+                "title": "",
+                "blocked": user_blocked_between(user_id=blocker_id, other_id=other_id),
+            },
+            user_ids=[blocker_id],
+        )
 
 
 def _users_for_group(*, actor_id: int, user_ids: set[int]) -> list[int]:
@@ -114,6 +155,10 @@ def conversation_group_create(*, owner: User, title: str, member_ids: Sequence[i
         + [Membership(conversation=conversation, user_id=uid) for uid in users]
     )
     _send_rules_changed(conversation.pk)
+    members = [owner.pk, *users]
+    _conversation_announce(
+        conversation=conversation, kind="conversation.created", member_ids=members, to=members
+    )
     return conversation
 
 
@@ -132,6 +177,12 @@ def conversation_update(
             raise ValidationFailed(fields={"title": ["A group needs a title."]})
         conversation.title = title.strip()
         conversation.save(update_fields=["title"])
+        feed_change_send_on_commit(
+            kind="conversation.updated",
+            conversation_id=conversation_id,
+            fields={"conversation_id": conversation_id, "title": conversation.title, "blocked": False},
+            user_ids=conversation_member_ids(conversation_id=conversation_id),
+        )
     if muted is not None:
         membership.muted = muted
         membership.save(update_fields=["muted"])
@@ -157,6 +208,16 @@ def conversation_member_add(*, actor_id: int, conversation_id: int, user_id: int
             raise GroupFull()
         membership = Membership.objects.create(conversation=conversation, user_id=user_id)
         _send_rules_changed(conversation_id)
+        members = conversation_member_ids(conversation_id=conversation_id)
+        feed_change_send_on_commit(
+            kind="member.added",
+            conversation_id=conversation_id,
+            fields={"conversation_id": conversation_id, "user_id": user_id},
+            user_ids=members - {user_id},
+        )
+        _conversation_announce(
+            conversation=conversation, kind="conversation.joined", member_ids=sorted(members), to=[user_id]
+        )
         return membership, True
 
 
@@ -177,6 +238,18 @@ def conversation_member_remove(*, actor_id: int, conversation_id: int, user_id: 
             raise OwnerCannotBeRemoved()
     target.delete()
     _send_rules_changed(conversation_id)
+    feed_change_send_on_commit(
+        kind="member.removed",
+        conversation_id=conversation_id,
+        fields={"conversation_id": conversation_id, "user_id": user_id},
+        user_ids=conversation_member_ids(conversation_id=conversation_id),
+    )
+    feed_change_send_on_commit(
+        kind="conversation.left",
+        conversation_id=conversation_id,
+        fields={"conversation_id": conversation_id},
+        user_ids=[user_id],
+    )
     if target.role == MemberRole.OWNER:
         # an admin first, then the longest-standing member
         heir = (
@@ -189,25 +262,6 @@ def conversation_member_remove(*, actor_id: int, conversation_id: int, user_id: 
             heir.save(update_fields=["role"])
         conversation.owner_id = heir.user_id if heir is not None else None
         conversation.save(update_fields=["owner"])
-
-
-def conversation_mark_read(*, user_id: int, conversation_id: int, message_id: int) -> int:
-    """Move my read marker forward to `message_id` (never back); returns the marker now stored.
-
-    The marker is a message of the conversation, or at most the conversation's newest message:
-    a made-up ID from the future cannot hide every later message from the unread count.
-    """
-    membership = membership_get(user_id=user_id, conversation_id=conversation_id)
-    marker = max(0, min(message_id, membership.conversation.last_message_id))
-    if marker < message_id <= MAX_ID and message_store.message_get(
-        conversation_id=conversation_id, message_id=message_id
-    ):
-        marker = message_id  # stored, though the conversation row has not caught up yet
-    Membership.objects.filter(pk=membership.pk).update(
-        last_read_message_id=Greatest(F("last_read_message_id"), Value(marker))
-    )
-    membership.refresh_from_db(fields=["last_read_message_id"])
-    return membership.last_read_message_id
 
 
 # --- messages
@@ -375,8 +429,10 @@ def message_edit(*, editor_id: int, conversation_id: int, message_id: int, body:
         raise MessageDeleted()
     if body == message.body:
         return message
-    edited = message_store.message_update_body(message=message, body=body)
-    message_updated_broadcast(message=edited, member_ids=_members_not_blocking(message))
+    rules = conversation_send_rules(conversation_id=conversation_id)
+    mentions = mentions_resolve(body=body, members=rules.members, sender_id=editor_id)
+    edited = message_store.message_update_body(message=message, body=body, mentions=mentions)
+    _message_updated_send(edited)
     return edited
 
 
@@ -386,11 +442,16 @@ def message_delete(*, actor_id: int, conversation_id: int, message_id: int) -> S
     if message.deleted:
         return message
     tombstone = message_store.message_tombstone(message=message)
-    message_updated_broadcast(message=tombstone, member_ids=_members_not_blocking(message))
+    _message_updated_send(tombstone)
     return tombstone
 
 
-def _members_not_blocking(message: StoredMessage) -> set[int]:
-    """The members an edit or delete of `message` goes to: not those who blocked its sender."""
+def _message_updated_send(message: StoredMessage) -> None:
+    """`message.updated` in the feeds of the members, less those who blocked its sender."""
     members = conversation_member_ids(conversation_id=message.conversation_id)
-    return members - blocker_ids_among(blocked_id=message.sender_id, user_ids=members)
+    feed_change_send(
+        kind="message.updated",
+        conversation_id=message.conversation_id,
+        fields={"message": message_payload(message)},
+        user_ids=members - blocker_ids_among(blocked_id=message.sender_id, user_ids=members),
+    )

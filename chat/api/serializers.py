@@ -109,6 +109,8 @@ def conversation_payload(summary: ConversationSummary) -> dict[str, Any]:
                 "last_read_message_id": None
                 if m.last_read_message_id is None
                 else str(m.last_read_message_id),
+                # delivered ticks after a reload: the newest message some device of theirs got
+                "last_delivered_message_id": str(m.last_delivered_message_id),
             }
             for m in summary.members
         ],
@@ -138,7 +140,11 @@ class MemberDoc(serializers.Serializer):
     role = serializers.ChoiceField(choices=["owner", "admin", "member"])
     joined_at = serializers.DateTimeField()
     last_read_message_id = serializers.CharField(
-        allow_null=True, help_text="the member's read marker (a message ID); null when their receipts are off"
+        allow_null=True,
+        help_text="the member's read marker (a message ID); null when their receipts or mine are off",
+    )
+    last_delivered_message_id = serializers.CharField(
+        help_text="the newest message a device of the member acknowledged (read implies delivered)"
     )
 
 
@@ -168,10 +174,36 @@ class MessagePageDoc(serializers.Serializer):
     has_more_after = serializers.BooleanField(required=False, help_text="around only")
 
 
+class FeedEntryDoc(serializers.Serializer):
+    type = serializers.ChoiceField(
+        choices=[
+            "message.new",
+            "message.updated",
+            "read",
+            "delivered",
+            "conversation.created",
+            "conversation.joined",
+            "conversation.updated",
+            "conversation.left",
+            "member.added",
+            "member.removed",
+        ]
+    )
+    feed_id = serializers.CharField(help_text="the entry's Snowflake: entries are in this order")
+
+
 class SyncPageDoc(serializers.Serializer):
-    messages = MessageDoc(many=True)
+    entries = FeedEntryDoc(
+        many=True,
+        help_text="every feed entry, in order; the other fields of each are those of its WebSocket frame",
+    )
+    messages = MessageDoc(many=True, help_text="the messages of the message.new entries")
     has_more = serializers.BooleanField()
     cur_max_message_id = serializers.CharField()
+    reset_required = serializers.BooleanField(
+        help_text="since is older than the feed keeps: reload the conversation list, then sync on "
+        "from cur_max_message_id"
+    )
 
 
 class ReadDoc(serializers.Serializer):

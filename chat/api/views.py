@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from accounts.models import User
 from accounts.selectors import device_id_for_request
 from accounts.serializers import ChatServerSerializer
-from chat import selectors, services
+from chat import receipts, selectors, services
 from chat.api.sending import queue_message_send_and_wait
 from chat.api.serializers import (
     ConversationCreateInput,
@@ -41,6 +41,7 @@ from chat.api.serializers import (
 )
 from chat.discovery import chat_server_assign
 from chat.domain.records import AroundPage
+from chat.protocol import feed_entry_frame
 from chatproject.errors import ERROR_SCHEMA
 
 TAGS = ["conversations"]
@@ -228,7 +229,7 @@ class ConversationReadApi(APIView):
     @extend_schema(tags=TAGS, request=ReadInput, responses={200: ReadDoc}, summary="Move my read marker")
     def post(self, request: Request, conversation_id: int) -> Response:
         data = _parse(ReadInput, request.data)
-        marker = services.conversation_mark_read(
+        marker = receipts.conversation_mark_read(
             user_id=_me(request).id, conversation_id=conversation_id, message_id=data["message_id"]
         )
         return Response({"conversation_id": conversation_id, "last_read_message_id": str(marker)})
@@ -239,8 +240,9 @@ class SyncApi(APIView):
         tags=["sync"],
         parameters=[SyncQuery],
         responses={200: SyncPageDoc},
-        summary="Every message for me with ID > since, oldest first (multi-device sync); pass "
-        "cur_max_message_id back as since; it looks back a few seconds, so de-duplicate by ID",
+        summary="My change feed after since, oldest first (multi-device sync): new, edited and deleted "
+        "messages, read and delivered positions, membership, renames; pass cur_max_message_id back as "
+        "since; it looks back a few seconds, so applying an entry twice must change nothing",
     )
     def get(self, request: Request) -> Response:
         query = _parse(SyncQuery, request.query_params)
@@ -249,9 +251,11 @@ class SyncApi(APIView):
         )
         return Response(
             {
+                "entries": [feed_entry_frame(e) for e in page.entries],
                 "messages": [message_payload(m) for m in page.messages],
                 "has_more": page.has_more,
                 "cur_max_message_id": str(next_since),
+                "reset_required": page.reset_required,
             }
         )
 

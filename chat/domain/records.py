@@ -126,3 +126,30 @@ def pending_as_stored(pending: PendingMessage) -> StoredMessage:
         mentions=pending.mentions,
         recipient_ids=pending.recipient_ids,
     )
+
+
+@dataclass(frozen=True)
+class FeedChange:
+    """An entry of users' change feeds other than a new message (docs/protocol.md, "The change
+    feed"): its frame `type` (`kind`), its Snowflake `feed_id`, the conversation it is about, and
+    the frame's other fields. One change goes to several users' feeds with one `feed_id`."""
+
+    feed_id: int
+    kind: str
+    conversation_id: int
+    fields: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+FeedEntry = StoredMessage | FeedChange  # a new message's entry is the message itself
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    """Feed entries in `feed_id` order (a message's is its ID), and whether more follow."""
+
+    entries: list[FeedEntry]
+    has_more: bool
+
+
+def feed_id_of(entry: FeedEntry) -> int:
+    return entry.id if isinstance(entry, StoredMessage) else entry.feed_id

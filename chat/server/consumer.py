@@ -185,6 +185,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 skip_conn=self.conn_id,
                 server_id=chat_runtime().server_id,
             )
+        elif isinstance(frame, protocol.Delivered):
+            self._spend("delivered")
+            await handlers.delivered_mark(user_id=self.user_id, message_ids=frame.message_ids)
         elif isinstance(frame, protocol.ReadMarker):
             self._spend("read")
             await handlers.read_mark(

@@ -13,18 +13,12 @@ from django.conf import settings
 
 from chat.domain.errors import ConversationNotFound
 from chat.fanout import publish_to_users_async
-from chat.protocol import catch_up_batch_frame, catch_up_done_frame, read_frame, typing_frame
+from chat.protocol import catch_up_batch_frame, catch_up_done_frame, catch_up_reset_frame, typing_frame
+from chat.receipts import conversation_mark_read, messages_mark_delivered
 from chat.selectors import catch_up_page, conversation_member_ids
-from chat.services import conversation_mark_read
 from chat.store.redis import keys as redis_keys
 from chatproject.errors import RateLimited
 from chatproject.redis_client import get_async_redis
-
-
-def _read_receipts_on(*, user_id: int) -> bool:
-    from accounts.models import User
-
-    return User.objects.filter(pk=user_id, read_receipts_enabled=True).exists()
 
 
 async def device_login_alive(*, user_id: int, device_id: str) -> bool:
@@ -102,9 +96,10 @@ async def send_budget_return(*, user_id: int, entry: str) -> None:
 
 
 async def catch_up_frames(*, user_id: int, since: int) -> AsyncIterator[dict[str, Any]]:
-    """The `sync.batch` frames for a device at `since`, ascending, then `sync.done`.
+    """The `sync.batch` frames for a device at `since` (feed entries, ascending), then
+    `sync.done`; or `sync.reset_required` alone for a device further behind than the feed keeps.
 
-    At most CHAT_SYNC_MAX_MESSAGES messages per `sync` frame. The pages are those of `GET sync`
+    At most CHAT_SYNC_MAX_MESSAGES entries per `sync` frame. The pages are those of `GET sync`
     (`catch_up_page`): when more are waiting, the last batch says `has_more`, and sync.done's
     `cur_max_message_id` is where the next `sync` continues, right after this answer.
     """
@@ -114,10 +109,13 @@ async def catch_up_frames(*, user_id: int, since: int) -> AsyncIterator[dict[str
     while has_more and sent < settings.CHAT_SYNC_MAX_MESSAGES:
         limit = min(settings.CHAT_SYNC_BATCH, settings.CHAT_SYNC_MAX_MESSAGES - sent)
         page, since = await database_sync_to_async(catch_up_page)(user_id=user_id, since=since, limit=limit)
+        if page.reset_required:
+            yield catch_up_reset_frame(since)
+            return
         newest = max(newest, page.cur_max_message_id)
-        sent += len(page.messages)
+        sent += len(page.entries)
         has_more = page.has_more
-        yield catch_up_batch_frame(page.messages, has_more=has_more)
+        yield catch_up_batch_frame(page.entries, has_more=has_more)
     # cut short: where the next page starts (`since`, just past what the look-back would repeat);
     # complete: the newest ID seen, as the device's cur_max_message_id
     yield catch_up_done_frame(since if has_more else newest)
@@ -159,19 +157,16 @@ async def typing_announce(*, user_id: int, conversation_id: int, skip_conn: str,
 async def read_mark(
     *, user_id: int, conversation_id: int, message_id: int, skip_conn: str, server_id: str
 ) -> None:
-    """Store the read marker, then tell the other members (unless the user turned read receipts
-    off) and the user's other devices."""
-    marker = await database_sync_to_async(conversation_mark_read)(
-        user_id=user_id, conversation_id=conversation_id, message_id=message_id
-    )
-    members = await database_sync_to_async(conversation_member_ids)(conversation_id=conversation_id)
-    if not await database_sync_to_async(_read_receipts_on)(user_id=user_id):
-        members = {user_id}  # receipts off: only this user's other devices learn of it
-    else:
-        members = await _not_blocking(actor_id=user_id, user_ids=members)
-    await publish_to_users_async(
-        user_ids=members,
-        frame=read_frame(conversation_id=conversation_id, user_id=user_id, message_id=marker),
+    """Store the read marker and tell whom it concerns (`chat.receipts`), but the sending socket."""
+    await database_sync_to_async(conversation_mark_read)(
+        user_id=user_id,
+        conversation_id=conversation_id,
+        message_id=message_id,
         skip_conn=skip_conn,
         server_id=server_id,
     )
+
+
+async def delivered_mark(*, user_id: int, message_ids: tuple[int, ...]) -> None:
+    """A device received these messages: delivered positions move, senders learn it."""
+    await database_sync_to_async(messages_mark_delivered)(user_id=user_id, message_ids=message_ids)

@@ -363,6 +363,7 @@ async def test_read_marker_is_stored_and_announced(alice: User, bob: User, direc
     await _recv_type(b1, "message.new")
     await _send(b1, {"type": "read", "conversation_id": direct, "message_id": message_id})
     frame = await _recv_type(a1, "read")
+    assert int(frame.pop("feed_id")) > int(message_id)  # a feed entry (docs/protocol.md)
     assert frame == {"type": "read", "conversation_id": direct, "user_id": bob.pk, "message_id": message_id}
     from chat.models import Membership
 

@@ -177,7 +177,7 @@ def test_redelivery_after_an_edit_does_not_undo_it() -> None:
     store.messages_write(pending=[msg])
     stored = store.message_get(conversation_id=16, message_id=msg.id)
     assert stored is not None
-    edited = store.message_update_body(message=stored, body="fixed")
+    edited = store.message_update_body(message=stored, body="fixed", mentions=stored.mentions)
     store.messages_write(pending=[msg])
     again = store.message_get(conversation_id=16, message_id=msg.id)
     assert again is not None

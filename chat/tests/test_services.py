@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chat import selectors, services
+from chat import receipts, selectors, services
 from chat.domain.errors import ConversationNotFound, MessageInvalid, MessageTooLong
 from chat.domain.records import PendingMessage
 from chat.domain.snowflake import snowflake_timestamp_ms
@@ -109,7 +109,7 @@ def test_read_marker_accepts_a_stored_message_the_conversation_row_has_not_seen(
         sender_id=alice.pk, conversation_id=conversation.pk, client_msg_id="q", body="x"
     )
     message_store.messages_write(pending=[pending])
-    marker = services.conversation_mark_read(
+    marker = receipts.conversation_mark_read(
         user_id=bob.pk, conversation_id=conversation.pk, message_id=pending.id
     )
     assert marker == pending.id

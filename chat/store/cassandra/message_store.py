@@ -47,6 +47,7 @@ from chat.store.cassandra.plans import Plan, Query, plan_start, run_plan, run_pl
 from chat.store.cassandra.tables import (
     DELETE_CONVERSATION_ROW,
     DELETE_INBOX_ROW,
+    DELETE_MENTION,
     DELETE_MENTION_ROW,
     EDIT_CONVERSATION_ROW,
     EDIT_INBOX_ROW,
@@ -100,19 +101,24 @@ def message_store_forget_cache() -> None:
     _bucket_cache.seen.clear()
 
 
-def _row_writes(message: PendingMessage, new_index_rows: list[tuple[str, int, int]]) -> list[Query]:
-    """Every row of one message, and the bucket-index rows not yet known to exist."""
-    ts = write_timestamp(message.id)
-    bucket = bucket_of(message.id)
-    mentions = list(message.mentions)
-    common = (
+def _common(message: PendingMessage | StoredMessage) -> tuple[Any, ...]:
+    """The columns an inbox or mention row shares with the message, after its keys."""
+    return (
         message.id,
         message.conversation_id,
         message.sender_id,
         message.client_msg_id,
         message.body,
-        mentions,
+        list(message.mentions),
     )
+
+
+def _row_writes(message: PendingMessage, new_index_rows: list[tuple[str, int, int]]) -> list[Query]:
+    """Every row of one message, and the bucket-index rows not yet known to exist."""
+    ts = write_timestamp(message.id)
+    bucket = bucket_of(message.id)
+    mentions = list(message.mentions)
+    common = _common(message)
     queries: list[Query] = [
         (
             INSERT_CONVERSATION_ROW,
@@ -231,21 +237,28 @@ def _change_plan(message: StoredMessage, writes: Callable[[int, int], list[Query
     yield writes(edit_timestamp(message.id), bucket_of(message.id))
 
 
-def message_update_body(*, message: StoredMessage, body: str) -> StoredMessage:
-    """Set a new body and `edited_at` on every copy of `message` (conversation, inboxes, mentions)."""
+def message_update_body(*, message: StoredMessage, body: str, mentions: tuple[int, ...]) -> StoredMessage:
+    """Set a new body, its `mentions` and `edited_at` on every copy of `message` (conversation,
+    inboxes, mentions); a member the edit no longer mentions loses the mention row, one it newly
+    mentions gets one."""
     now = datetime.now(UTC)
     edited_at = now.replace(microsecond=now.microsecond // 1000 * 1000)  # Cassandra keeps ms
+    edited = replace(message, body=body, edited_at=edited_at, mentions=mentions)
 
     def writes(ts: int, bucket: int) -> list[Query]:
-        tail = (body, edited_at, bucket, message.id)
+        head, tail = (ts, body, edited_at, list(mentions)), (bucket, message.id)
+        added = [uid for uid in mentions if uid not in message.mentions]
         return [
-            (EDIT_CONVERSATION_ROW, (ts, *tail[:2], message.conversation_id, *tail[2:])),
-            *((EDIT_INBOX_ROW, (ts, *tail[:2], uid, *tail[2:])) for uid in message.recipient_ids),
-            *((EDIT_MENTION_ROW, (ts, *tail[:2], uid, *tail[2:])) for uid in message.mentions),
+            (EDIT_CONVERSATION_ROW, (*head, message.conversation_id, *tail)),
+            *((EDIT_INBOX_ROW, (*head, uid, *tail)) for uid in message.recipient_ids),
+            *((DELETE_MENTION, (ts, uid, *tail)) for uid in message.mentions if uid not in mentions),
+            *((INSERT_MENTION_ROW, (uid, bucket, *_common(edited), ts)) for uid in added),
+            *((INSERT_MENTION_BUCKET, (uid, bucket)) for uid in added),
+            *((EDIT_MENTION_ROW, (*head, uid, *tail)) for uid in mentions),
         ]
 
     run_plan(_change_plan(message, writes))
-    return replace(message, body=body, edited_at=edited_at)
+    return edited
 
 
 def message_tombstone(*, message: StoredMessage) -> StoredMessage:

@@ -41,7 +41,10 @@ INSERT_CONVERSATION_BUCKET = "INSERT INTO {ks}.conversation_buckets (conversatio
 INSERT_USER_BUCKET = "INSERT INTO {ks}.user_buckets (user_id, bucket) VALUES (?, ?)"
 INSERT_MENTION_BUCKET = "INSERT INTO {ks}.mention_buckets (user_id, bucket) VALUES (?, ?)"
 
-_SET_BODY = "USING TIMESTAMP ? SET body = ?, edited_at = ? WHERE {key} = ? AND bucket = ? AND message_id = ?"
+_SET_BODY = (
+    "USING TIMESTAMP ? SET body = ?, edited_at = ?, mentions = ? "
+    "WHERE {key} = ? AND bucket = ? AND message_id = ?"
+)
 _SET_DELETED = (
     "USING TIMESTAMP ? SET body = null, deleted = true WHERE {key} = ? AND bucket = ? AND message_id = ?"
 )
@@ -52,13 +55,25 @@ DELETE_CONVERSATION_ROW = "UPDATE {ks}.messages_by_conversation " + _SET_DELETED
 DELETE_INBOX_ROW = "UPDATE {ks}.messages_by_user " + _SET_DELETED.format(key="user_id")
 DELETE_MENTION_ROW = "UPDATE {ks}.mentions_by_user " + _SET_DELETED.format(key="user_id")
 
+DELETE_MENTION = (
+    "DELETE FROM {ks}.mentions_by_user USING TIMESTAMP ? WHERE user_id = ? AND bucket = ? AND message_id = ?"
+)
+SELECT_INBOX_MESSAGE = (
+    "SELECT conversation_id, sender_id FROM {ks}.messages_by_user "
+    "WHERE user_id = ? AND bucket = ? AND message_id = ?"
+)
+# the change feed (migrations/0002_change_feed.cql): rows expire after the retention
+INSERT_CHANGE_ROW = (
+    "INSERT INTO {ks}.changes_by_user (user_id, bucket, feed_id, kind, conversation_id, entry) "
+    "VALUES (?, ?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?"
+)
+INSERT_CHANGE_BUCKET = "INSERT INTO {ks}.change_buckets (user_id, bucket) VALUES (?, ?) USING TTL ?"
+
 SELECT_CONVERSATION_MESSAGE = (
     f"SELECT {_MSG}, recipient_ids FROM {{ks}}.messages_by_conversation "
     "WHERE conversation_id = ? AND bucket = ? AND message_id = ?"
 )
-_RANGE = (
-    "WHERE {key} = ? AND bucket = ? AND message_id > ? AND message_id < ? ORDER BY message_id {order} LIMIT ?"
-)
+_RANGE = "WHERE {key} = ? AND bucket = ? AND {id} > ? AND {id} < ? ORDER BY {id} {order} LIMIT ?"
 _BUCKETS = (
     "SELECT bucket FROM {ks}.{table} WHERE {key} = ? AND bucket >= ? AND bucket <= ? "
     "ORDER BY bucket {order} LIMIT ?"
@@ -74,11 +89,13 @@ class Walk:
     newest_first: bool
 
 
-def _walk_spec(*, table: str, index: str, key: str, columns: str, newest_first: bool) -> Walk:
+def _walk_spec(
+    *, table: str, index: str, key: str, columns: str, newest_first: bool, id_column: str = "message_id"
+) -> Walk:
     order = "DESC" if newest_first else "ASC"
     return Walk(
         buckets=_BUCKETS.format(ks="{ks}", table=index, key=key, order=order),
-        rows=f"SELECT {columns} FROM {{ks}}.{table} " + _RANGE.format(key=key, order=order),
+        rows=f"SELECT {columns} FROM {{ks}}.{table} " + _RANGE.format(key=key, order=order, id=id_column),
         newest_first=newest_first,
     )
 
@@ -96,6 +113,14 @@ HISTORY_OLDEST_FIRST = _walk_spec(**_CONVERSATION, columns=_ROW_COLUMNS, newest_
 UNREAD_SCAN = _walk_spec(**_CONVERSATION, columns="message_id, sender_id, deleted", newest_first=True)
 SYNC_OLDEST_FIRST = _walk_spec(**_INBOX, columns=_ROW_COLUMNS, newest_first=False)
 MENTIONS_NEWEST_FIRST = _walk_spec(**_MENTIONS, columns=_ROW_COLUMNS, newest_first=True)
+CHANGES_OLDEST_FIRST = _walk_spec(
+    table="changes_by_user",
+    index="change_buckets",
+    key="user_id",
+    columns="feed_id, kind, conversation_id, entry",
+    newest_first=False,
+    id_column="feed_id",
+)
 
 
 def bucket_of(message_id: int) -> int:
