@@ -87,6 +87,8 @@ class User(AbstractUser):  # type: ignore[django-manager-missing]
         max_length=16, choices=PresenceVisibility.choices, default=PresenceVisibility.FRIENDS
     )
     read_receipts_enabled = models.BooleanField(default=True)
+    # whether a push notification may carry the message's text (the lock screen shows it)
+    push_previews_enabled = models.BooleanField(default=True)
 
     objects: ClassVar[CaseInsensitiveUserManager] = CaseInsensitiveUserManager()
 

@@ -78,6 +78,7 @@ class UserSettingsSerializer(serializers.ModelSerializer[User]):
             "dnd_end",
             "presence_visibility",
             "read_receipts_enabled",
+            "push_previews_enabled",
         )
 
 
@@ -194,6 +195,7 @@ class SettingsInputSerializer(serializers.Serializer[Any]):
     dnd_end = LocalTimeField(required=False, allow_null=True)
     presence_visibility = serializers.ChoiceField(choices=PresenceVisibility.choices, required=False)
     read_receipts_enabled = serializers.BooleanField(required=False)
+    push_previews_enabled = serializers.BooleanField(required=False)
 
 
 class MeUpdateInputSerializer(serializers.Serializer[Any]):

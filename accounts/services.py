@@ -55,6 +55,7 @@ PROFILE_FIELDS = frozenset(
         "dnd_end",
         "presence_visibility",
         "read_receipts_enabled",
+        "push_previews_enabled",
     }
 )
 

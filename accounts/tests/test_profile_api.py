@@ -43,6 +43,7 @@ def test_me_shows_profile_and_settings(alice, api_client_for):
         "dnd_end": None,
         "presence_visibility": "friends",
         "read_receipts_enabled": True,
+        "push_previews_enabled": True,
     }
 
 
@@ -83,6 +84,11 @@ def test_patch_me_changes_profile_and_settings(alice, api_client_for):
     alice.refresh_from_db()
     assert alice.read_receipts_enabled is False
     assert alice.bio == "Tea."
+    response = client.patch(ME, {"settings": {"push_previews_enabled": False}}, format="json")
+    assert response.status_code == 200
+    assert response.json()["settings"]["push_previews_enabled"] is False
+    alice.refresh_from_db()
+    assert alice.push_previews_enabled is False
 
 
 def test_patch_me_rejects_invalid_fields(alice, bob, api_client_for):
