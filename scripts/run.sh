@@ -93,8 +93,11 @@ CONF
     program worker-sync "$PY/celery -A chatproject worker -Q sync -n sync-%(process_num)d@%%h --pool solo --without-gossip --without-mingle --without-heartbeat --loglevel WARNING" \
       "" "${SYNC_WORKER_PROCESSES:-3}"
     program worker-push "$PY/celery -A chatproject worker -Q push -n push-%%h --concurrency 1 --loglevel INFO"
-    # the periodic sweeps (presence, registry) on their own queue, never behind message batches
+    # the registry sweep on its own queue, never behind message batches
     program worker-sweep "$PY/celery -A chatproject worker -Q sweep -n sweep-%%h --concurrency 1 --loglevel INFO"
+    # presence's sweep and its coalesced announcements (a task a second) on a queue of their own,
+    # in one small process: the solo pool, no gossip, mingle or worker heartbeats, no line per task
+    program worker-presence "$PY/celery -A chatproject worker -Q presence -n presence-%%h --pool solo --concurrency 1 --without-gossip --without-mingle --without-heartbeat --loglevel WARNING"
     program beat "$PY/celery -A chatproject beat --schedule $VAR/celerybeat-schedule --pidfile= --loglevel INFO"
   } >"$CONF"
 }

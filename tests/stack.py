@@ -1,6 +1,7 @@
 """A real process stack for process-level tests: supervisord running the program set of `make run`
-(two API servers, two daphne chat servers, the sync, push and sweep Celery workers, beat) and an nginx
-load balancer, on free ports, in a scratch var dir, against the test databases of this run.
+(two API servers, two daphne chat servers, the sync, push, sweep and presence Celery workers,
+beat) and an nginx load balancer, on free ports, in a scratch var dir, against the test databases
+of this run.
 """
 
 from __future__ import annotations
@@ -18,7 +19,17 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-PROGRAMS = {"api-1", "api-2", "chat-1", "chat-2", "worker-sync", "worker-push", "worker-sweep", "beat"}
+PROGRAMS = {
+    "api-1",
+    "api-2",
+    "chat-1",
+    "chat-2",
+    "worker-sync",
+    "worker-push",
+    "worker-sweep",
+    "worker-presence",
+    "beat",
+}
 
 
 def free_port() -> int:

@@ -1,9 +1,9 @@
 """The application processes of `make run` under supervisord, for real.
 
-Starts the whole process set (two API servers, two chat servers, the sync, push and sweep workers, beat)
-and an nginx load balancer on free ports in a scratch var dir, then checks that the load balancer
-spreads requests over both API servers and that a killed process is restarted while the others
-keep running.
+Starts the whole process set (two API servers, two chat servers, the sync, push, sweep and presence
+workers, beat) and an nginx load balancer on free ports in a scratch var dir, then checks that the
+load balancer spreads requests over both API servers and that a killed process is restarted while
+the others keep running.
 """
 
 from __future__ import annotations

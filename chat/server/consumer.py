@@ -30,7 +30,7 @@ from chat.server.runtime import chat_runtime
 from chat.server.sending import queue_message_send
 from chat.store.redis.tickets import TicketInvalid, ticket_redeem
 from chatproject.errors import RateLimited, ServiceError
-from presence.services import presence_heartbeat, presence_heartbeat_soon
+from presence.services import presence_heartbeat, presence_heartbeat_soon, presence_socket_closed
 
 log = logging.getLogger(__name__)
 
@@ -122,10 +122,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return None
         return identity
 
-    async def disconnect(self, code: int) -> None:
+    async def disconnect(self, code: int | None) -> None:
         if self.attached:
             self.attached = False
             await chat_runtime().detach(self)
+            # daphne's code: 1000, 1001 or None for a close the client meant, 1006 for a drop
+            await presence_socket_closed(
+                user_id=self.user_id, device_id=self.device_id, conn_id=self.conn_id, close_code=code
+            )
 
     # the runtime's LocalConnection interface
     async def send_text(self, text: str) -> None:
@@ -175,7 +179,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await self.send_text(frame_text(batch))
         elif isinstance(frame, protocol.Heartbeat):
             self._spend("heartbeat")
-            presence_heartbeat_soon(user_id=self.user_id, device_id=self.device_id, conn_id=self.conn_id)
+            presence_heartbeat_soon(
+                user_id=self.user_id, device_id=self.device_id, conn_id=self.conn_id, idle=frame.idle is True
+            )
             await self.send_text('{"type":"heartbeat.ack"}')
         elif isinstance(frame, protocol.Typing):
             self._spend("typing")

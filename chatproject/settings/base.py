@@ -209,8 +209,13 @@ CELERY_TASK_DEFAULT_QUEUE = "sync"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
-# periodic sweeps on their own queue (worker-sweep): never behind a backlog of sync batches
-CELERY_TASK_ROUTES = {"chat.registry_sweep": {"queue": "sweep"}, "presence.sweep": {"queue": "sweep"}}
+# periodic sweeps on their own queues: the registry's on `sweep` (worker-sweep), presence's on
+# `presence` (worker-presence, its announcements due every second); never behind sync batches
+CELERY_TASK_ROUTES = {
+    "chat.registry_sweep": {"queue": "sweep"},
+    "presence.sweep": {"queue": "presence"},
+    "presence.announce_due": {"queue": "presence"},
+}
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # drop the discovery and routing entries of chat servers that died without deregistering
     "chat-registry-sweep": {"task": "chat.registry_sweep", "schedule": 10.0, "options": {"expires": 10}},
@@ -219,6 +224,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "presence.sweep",
         "schedule": env_float("PRESENCE_SWEEP_INTERVAL", 5.0),
         "options": {"expires": 5},
+    },
+    # announce the presence changes coalesced in windows that have ended
+    "presence-announce-due": {
+        "task": "presence.announce_due",
+        "schedule": env_float("PRESENCE_ANNOUNCE_DUE_INTERVAL", 1.0),
+        "options": {"expires": 2},
     },
 }
 
@@ -239,6 +250,10 @@ PRESENCE_OFFLINE_AFTER = env_float("PRESENCE_OFFLINE_AFTER", 30.0)
 PRESENCE_SWEEP_INTERVAL = env_float("PRESENCE_SWEEP_INTERVAL", 5.0)
 # a chat server records the heartbeats of this many milliseconds in one Redis round trip
 PRESENCE_TOUCH_BATCH_MS = env_float("PRESENCE_TOUCH_BATCH_MS", 50.0)
+# friends hear of a user's presence at most once per this many seconds (later changes of a window
+# go out together at its end, checked every PRESENCE_ANNOUNCE_DUE_INTERVAL seconds)
+PRESENCE_ANNOUNCE_WINDOW = env_float("PRESENCE_ANNOUNCE_WINDOW", 3.0)
+PRESENCE_ANNOUNCE_DUE_INTERVAL = env_float("PRESENCE_ANNOUNCE_DUE_INTERVAL", 1.0)
 
 # --- push notification server (notifications/): Web Push with VAPID (RFC 8291/8292)
 # PEM or base64url raw (32 bytes) P-256 private key; empty: one generated once into
