@@ -1,6 +1,8 @@
 """A test client device of the chat protocol (docs/protocol.md), as a real app would be written:
 it keeps `cur_max_message_id`, an outbox of unacknowledged sends that it resends with the same
-`client_msg_id`, and the messages it has seen, de-duplicated by ID."""
+`client_msg_id`, and the messages it has seen, de-duplicated by ID. It applies the change feed
+with one code path for live frames and sync batches (`apply`): conversation titles and members,
+read and delivered positions, so that its unread counts can be compared with the server's."""
 
 from __future__ import annotations
 
@@ -32,6 +34,15 @@ class Device:
         self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.closed_with: int | None = None
         self._reader: asyncio.Task[None] | None = None
+        # the change feed as applied: each entry once, in the order first applied
+        self.entries: dict[int, dict[str, Any]] = {}  # feed id -> entry
+        self.entry_log: list[int] = []
+        self.titles: dict[int, str] = {}
+        self.members: dict[int, set[int]] = {}
+        self.left: set[int] = set()
+        self.read: dict[tuple[int, int], int] = {}  # (conversation, user) -> read position
+        self.delivered: dict[tuple[int, int], int] = {}
+        self.reset_required = False
 
     @classmethod
     def login(cls, *, api: str, username: str, password: str, name: str) -> Device:
@@ -72,15 +83,18 @@ class Device:
                     self.acks[frame["client_msg_id"]] = int(frame["message_id"])
                     if sent is not None:  # my own message is part of what this device has
                         self._see({**sent, "id": frame["message_id"], "sender_id": self.user_id})
-                elif kind in ("message.new", "message.updated"):
+                elif "feed_id" in frame:
                     if kind == "message.new":
                         self.live.append(int(frame["message"]["id"]))
-                    self._see(frame["message"])
+                    self.apply(frame)
                 elif kind == "sync.batch":
-                    for message in frame["messages"]:
-                        self._see(message)
+                    for entry in frame["entries"]:
+                        self.apply(entry)
                 elif kind == "sync.done":
                     self.cur_max = max(self.cur_max, int(frame["cur_max_message_id"]))
+                elif kind == "sync.reset_required":
+                    self.reset_required = True
+                    self.cur_max = int(frame["cur_max_message_id"])
                 await self.frames.put(frame)
         except websockets.ConnectionClosed as exc:
             self.closed_with = exc.rcvd.code if exc.rcvd else None
@@ -88,12 +102,64 @@ class Device:
             if self.closed_with is None and ws.close_code is not None:
                 self.closed_with = ws.close_code
 
+    def apply(self, entry: dict[str, Any]) -> None:
+        """A feed entry, live or from a sync batch; one already applied changes nothing."""
+        feed_id = int(entry["feed_id"])
+        self.cur_max = max(self.cur_max, feed_id)
+        if feed_id in self.entries:
+            return
+        self.entries[feed_id] = entry
+        self.entry_log.append(feed_id)
+        kind = entry["type"]
+        conversation_id: int = entry.get("conversation_id", 0)
+        if kind in ("message.new", "message.updated"):
+            self._see(entry["message"])
+        elif kind in ("read", "delivered"):
+            positions = self.read if kind == "read" else self.delivered
+            key = (conversation_id, entry["user_id"])
+            positions[key] = max(positions.get(key, 0), int(entry["message_id"]))
+        elif kind in ("conversation.created", "conversation.joined"):
+            conversation = entry["conversation"]
+            self.titles[conversation["id"]] = conversation["title"]
+            self.members[conversation["id"]] = set(conversation["member_ids"])
+            self.left.discard(conversation["id"])
+        elif kind == "conversation.updated":
+            self.titles[conversation_id] = entry["title"]
+        elif kind == "conversation.left":
+            self.left.add(conversation_id)
+        elif kind == "member.added":
+            self.members.setdefault(entry["conversation_id"], set()).add(entry["user_id"])
+        elif kind == "member.removed":
+            self.members.setdefault(entry["conversation_id"], set()).discard(entry["user_id"])
+
+    def unread(self, conversation_id: int) -> int:
+        """Messages of others after my read marker, not deleted: the client's unread count."""
+        marker = self.read.get((conversation_id, self.user_id), 0)
+        return sum(
+            1
+            for mid, m in self.seen.items()
+            if m["conversation_id"] == conversation_id
+            and mid > marker
+            and m["sender_id"] != self.user_id
+            and not m.get("deleted")
+        )
+
     def _see(self, message: dict[str, Any]) -> None:
         mid = int(message["id"])
         if mid not in self.seen:
             self.order.append(mid)
+        elif (
+            message.get("edited_at") is None
+            and not message.get("deleted")
+            and self.seen[mid].get("edited_at")
+        ):
+            return  # an older copy of an edited message (a look-back repeat) does not undo the edit
         self.seen[mid] = message
         self.cur_max = max(self.cur_max, mid)
+
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        assert self.ws is not None
+        await self.ws.send(json.dumps(frame))
 
     async def request(self, frame: dict[str, Any], answer: str, *, wait: float = 10) -> dict[str, Any]:
         assert self.ws is not None

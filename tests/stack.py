@@ -6,6 +6,7 @@ of this run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,18 @@ class Stack:
         stack = cls(scratch / "var", extra_env=extra_env)
         stack.scratch = scratch
         return stack
+
+    @classmethod
+    @contextlib.contextmanager
+    def running(cls, prefix: str, *, extra_env: dict[str, str]) -> Iterator[Stack]:
+        """A stack of its own (`in_scratch`), started and ready for the block, stopped after it."""
+        stack = cls.in_scratch(prefix, extra_env=extra_env)
+        stack.start()
+        try:
+            stack.wait_ready()
+            yield stack
+        finally:
+            stack.stop()
 
     @property
     def api(self) -> str:

@@ -26,7 +26,7 @@ def security_stack(django_db_setup: None, cassandra_keyspace: str) -> Iterator[S
     # the PostgreSQL test database is new, so user ids start again: history of earlier runs would
     # show up in the new users' inboxes
     cassandra_truncate(cassandra_keyspace)
-    s = Stack.in_scratch(
+    with Stack.running(
         "chat-security-",
         extra_env={
             "POSTGRES_DB": str(connection.settings_dict["NAME"]),
@@ -38,13 +38,8 @@ def security_stack(django_db_setup: None, cassandra_keyspace: str) -> Iterator[S
             "CHAT_SYNC_MAX_MESSAGES": "50",
             "CHAT_SYNC_BATCH": "20",
         },
-    )
-    s.start()
-    try:
-        s.wait_ready()
+    ) as s:
         yield s
-    finally:
-        s.stop()
 
 
 @dataclass
