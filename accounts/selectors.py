@@ -49,6 +49,14 @@ def blocker_ids_among(*, blocked_id: int, user_ids: set[int]) -> set[int]:
     )
 
 
+def blocked_either_way_ids(*, user_id: int) -> set[int]:
+    """The users `user_id` blocked or was blocked by (their direct conversation takes no messages)."""
+    rows = Block.objects.filter(Q(blocker_id=user_id) | Q(blocked_id=user_id)).values_list(
+        "blocker_id", "blocked_id"
+    )
+    return {blocked if blocker == user_id else blocker for blocker, blocked in rows}
+
+
 def friend_ids_of(*, user_id: int) -> set[int]:
     """The ids of `user_id`'s friends."""
     rows = Friendship.objects.filter(Q(user_low_id=user_id) | Q(user_high_id=user_id)).values_list(

@@ -15,7 +15,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db.models import Q
 
-from accounts.selectors import user_blocked_between
+from accounts.selectors import blocked_either_way_ids, user_blocked_between
 from chat.domain.errors import ConversationNotFound
 from chat.domain.records import AroundPage, FeedEntry, MessagePage, StoredMessage, feed_id_of
 from chat.domain.snowflake import MAX_ID, TIMESTAMP_SHIFT, snowflake_min_for_time
@@ -45,6 +45,7 @@ class ConversationSummary:
     members: list[MemberInfo]
     last_message: StoredMessage | None
     unread_count: int
+    blocked: bool = False  # a direct conversation whose pair blocked one another: no sends
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,7 @@ def _summaries(memberships: list[Membership]) -> list[ConversationSummary]:
         cap=settings.CHAT_UNREAD_COUNT_CAP,
     )
     unread = {m.conversation_id: n for m, n in zip(to_count, counts, strict=True)}
+    blocked = blocked_either_way_ids(user_id=memberships[0].user_id) if memberships else set()
     return [
         ConversationSummary(
             conversation=m.conversation,
@@ -158,6 +160,8 @@ def _summaries(memberships: list[Membership]) -> list[ConversationSummary]:
             members=members.get(m.conversation_id, []),
             last_message=last.get((m.conversation_id, m.conversation.last_message_id)),
             unread_count=unread.get(m.conversation_id, 0),
+            blocked=m.conversation.kind == ConversationKind.DIRECT
+            and bool({m.conversation.direct_low_id, m.conversation.direct_high_id} & blocked),
         )
         for m in memberships
     ]

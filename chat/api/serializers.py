@@ -116,6 +116,7 @@ def conversation_payload(summary: ConversationSummary) -> dict[str, Any]:
         ],
         "last_message": message_payload(summary.last_message) if summary.last_message else None,
         "unread_count": summary.unread_count,
+        "blocked": summary.blocked,
         "last_read_message_id": str(membership.last_read_message_id),
         "muted": membership.muted,
     }
@@ -158,6 +159,9 @@ class ConversationDoc(serializers.Serializer):
     members = MemberDoc(many=True)
     last_message = MessageDoc(allow_null=True)
     unread_count = serializers.IntegerField()
+    blocked = serializers.BooleanField(
+        help_text="a direct conversation whose pair blocked one another: no sends"
+    )
     last_read_message_id = serializers.CharField()
     muted = serializers.BooleanField()
 

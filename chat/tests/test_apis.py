@@ -510,3 +510,17 @@ def test_openapi_schema_describes_the_endpoints(alice: Any) -> None:
         "/api/v1/mentions",
     ):
         assert path in paths
+
+
+def test_a_direct_conversation_says_when_its_pair_blocked_one_another(
+    alice: Any, bob: Any, carol: Any
+) -> None:
+    """`blocked` is true for both sides of a blocked pair's direct conversation, false otherwise."""
+    a, b = client_for(alice), client_for(bob)
+    cid = open_direct(a, bob)
+    group = make_group(a, bob, carol)
+    assert a.get(f"/api/v1/conversations/{cid}").json()["blocked"] is False
+    Block.objects.create(blocker=bob, blocked=alice)
+    assert a.get(f"/api/v1/conversations/{cid}").json()["blocked"] is True
+    listed = {c["id"]: c["blocked"] for c in b.get("/api/v1/conversations").json()["conversations"]}
+    assert listed == {cid: True, group: False}
