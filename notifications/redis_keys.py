@@ -1,13 +1,21 @@
-"""Redis keys of the push notification server (STYLE.md rule 2): the coalesced notification
-waiting for each user (`notif:pending:<user_id>`, a hash: count, conversation ids, newest message)
-and the mark that a send of it is already scheduled (`notif:scheduled:<user_id>`)."""
+"""Redis keys of the push notification server (STYLE.md rule 2): the messages waiting to be
+pushed to each user (`notif:pending-messages:<user_id>`) and the mark that a send of them is
+already scheduled (`notif:scheduled:<user_id>`).
+
+The pending messages are a sorted set of `<conversation_id>:<message_id>` members (scored by the
+message ID, for trimming only: a float score is not exact for 64-bit IDs, the member is). A send
+removes exactly the members it took, so what arrived meanwhile stays, and a message that was read
+or delivered elsewhere before the send can be dropped one by one.
+"""
 
 from __future__ import annotations
 
 import redis
 
-_PENDING = "notif:pending:{}"
+_PENDING = "notif:pending-messages:{}"
 _SCHEDULED = "notif:scheduled:{}"
+# a user whose pushes keep failing must not grow the set without bound: the oldest go
+PENDING_MAX = 1000
 
 
 def pending_add(
@@ -15,40 +23,24 @@ def pending_add(
 ) -> None:
     key = _PENDING.format(user_id)
     with client.pipeline(transaction=True) as pipe:
-        pipe.hincrby(key, "count", 1)
-        pipe.hset(key, f"c:{conversation_id}", str(message_id))
+        pipe.zadd(key, {f"{conversation_id}:{message_id}": float(message_id)})
+        pipe.zremrangebyrank(key, 0, -PENDING_MAX - 1)
         pipe.expire(key, ttl)
         pipe.execute()
 
 
-def pending_get(client: redis.Redis, *, user_id: int) -> dict[str, int]:
-    raw = client.hgetall(_PENDING.format(user_id))
-    return {k.decode(): int(v) for k, v in raw.items()}  # type: ignore[union-attr]
+def pending_get(client: redis.Redis, *, user_id: int) -> list[tuple[int, int]]:
+    """The user's pending (conversation id, message id) pairs, oldest first."""
+    members = client.zrange(_PENDING.format(user_id), 0, -1)
+    pairs = (member.decode().split(":") for member in members)  # type: ignore[union-attr]
+    return sorted(((int(c), int(m)) for c, m in pairs), key=lambda pair: pair[1])
 
 
-# Subtract a sent snapshot from the pending hash: the count goes down by what was sent, and a
-# conversation's entry goes only if no newer message arrived in it meanwhile; an empty record goes.
-_PENDING_SUBTRACT = """
-local count = redis.call('HINCRBY', KEYS[1], 'count', -tonumber(ARGV[1]))
-for i = 2, #ARGV, 2 do
-  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
-    redis.call('HDEL', KEYS[1], ARGV[i])
-  end
-end
-if count <= 0 or redis.call('HLEN', KEYS[1]) <= 1 then
-  redis.call('DEL', KEYS[1])
-end
-return count
-"""
-
-
-def pending_subtract(client: redis.Redis, *, user_id: int, sent: dict[str, int]) -> None:
-    """Remove what `sent` (a `pending_get` snapshot) held; what arrived since stays pending."""
-    args: list[str] = [str(sent.get("count", 0))]
-    for field, value in sent.items():
-        if field != "count":
-            args += [field, str(value)]
-    client.eval(_PENDING_SUBTRACT, 1, _PENDING.format(user_id), *args)
+def pending_remove(client: redis.Redis, *, user_id: int, messages: list[tuple[int, int]]) -> None:
+    """Remove these (conversation id, message id) pairs (sent, or not worth sending any more);
+    what was recorded since stays pending."""
+    if messages:
+        client.zrem(_PENDING.format(user_id), *(f"{c}:{m}" for c, m in messages))
 
 
 def send_schedule_claim(client: redis.Redis, *, user_id: int, ttl: int) -> bool:

@@ -5,8 +5,10 @@ For each member who had no live device when a message was routed, decide whether
 pending notification of that user, so a burst becomes a single notification: the first record
 in a quiet user schedules the send `PUSH_COALESCE_SECONDS` later, and later ones join it.
 
-The send takes a snapshot of the pending notification, pushes it once to each of the user's Web
-Push devices, and then subtracts the snapshot (what arrived meanwhile has scheduled its own send).
+The send takes a snapshot of the pending messages, leaves out those another device of the user
+has read or acknowledged as delivered meanwhile (nothing left: no push), pushes what remains once
+to each of the user's Web Push devices (`notifications.payload` says what a push says), and then
+removes the snapshot's messages (what arrived meanwhile has scheduled its own send).
 404/410 remove a device; a retryable failure keeps the pending notification and schedules a retry
 to every device with backoff — repeats collapse by the push `Topic` and the notification tag.
 FCM/APNs registrations are stored but not sent to: that needs credentials this service lacks.
@@ -15,7 +17,6 @@ Also here: registering and removing push devices (DESIGN.md §3.1 `devices`).
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, datetime
 
@@ -25,13 +26,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.selectors import user_in_do_not_disturb
+from accounts.selectors import device_login_alive, user_in_do_not_disturb
 from chat.models import Membership
 from chatproject.errors import NotFound
 from chatproject.redis_client import get_redis
 from notifications import redis_keys
 from notifications.exceptions import PushDeliveryFailed
 from notifications.models import Device
+from notifications.payload import push_payload
 from notifications.webpush import WebPushOutcome, webpush_send_all
 
 PENDING_TTL = 7 * 24 * 3600
@@ -89,21 +91,50 @@ def _pending_send_schedule(client: redis.Redis, *, user_id: int) -> None:
         send_pending_notification.apply_async(kwargs={"user_id": user_id}, countdown=delay, queue="push")
 
 
-def pending_notification_payload(*, pending: dict[str, int]) -> dict[str, object]:
-    """What the service worker gets: how many messages, in which conversations (newest first),
-    and the newest message's id (a decimal string, as IDs are everywhere in the API)."""
-    newest_by_conversation = {int(k[2:]): v for k, v in pending.items() if k.startswith("c:")}
-    ordered = sorted(newest_by_conversation, key=lambda c: newest_by_conversation[c], reverse=True)
-    return {
-        "type": "messages",
-        "count": pending.get("count", 0),
-        "conversation_ids": ordered,
-        "newest_message_id": str(max(newest_by_conversation.values(), default=0)),
+def pending_messages_still_unseen(*, user_id: int, messages: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The pending (conversation id, message id) pairs worth a push now: not read or delivered on
+    another device since they were recorded (ID above the member's read and delivered positions),
+    and not in a conversation muted meanwhile. One query for all the conversations.
+
+    A conversation the user is no longer in keeps its messages: they were the user's when sent.
+    """
+    positions = {
+        conversation_id: (max(read, delivered), muted)
+        for conversation_id, read, delivered, muted in Membership.objects.filter(
+            user_id=user_id, conversation_id__in={c for c, _ in messages}
+        ).values_list("conversation_id", "last_read_message_id", "last_delivered_message_id", "muted")
     }
+    unseen = []
+    for conversation_id, message_id in messages:
+        seen_up_to, muted = positions.get(conversation_id, (0, False))
+        if message_id > seen_up_to and not muted:
+            unseen.append((conversation_id, message_id))
+    return unseen
+
+
+def _webpush_devices_of_live_logins(*, user_id: int) -> list[Device]:
+    """The user's Web Push registrations whose device login still stands. The others go: their
+    login ended without its signal reaching us (a failed receiver) or ran out (a token left
+    unused, an expired session), and a push must not show a logged-out browser the user's news.
+    A registration older than `login_device` (empty) cannot be told and stays."""
+    devices: list[Device] = []
+    alive: dict[str, bool] = {}
+    for device in Device.objects.filter(user_id=user_id, kind=Device.Kind.WEBPUSH):
+        login = device.login_device
+        if login and login not in alive:
+            alive[login] = device_login_alive(user_id=user_id, device_id=login)
+        if login and not alive[login]:
+            device.delete()
+        else:
+            devices.append(device)
+    return devices
 
 
 def pending_notification_send(*, user_id: int, attempt: int = 0) -> int:
     """Push the user's pending notification once to each Web Push device of theirs.
+
+    What another device of the user has read or acknowledged as delivered by now is left out; if
+    nothing is left, nothing is pushed and the pending notification is done.
 
     Args:
         user_id: whose pending notification.
@@ -118,12 +149,17 @@ def pending_notification_send(*, user_id: int, attempt: int = 0) -> int:
     # from here on a new record schedules its own send: nothing waits on a send that has started
     redis_keys.send_schedule_release(client, user_id=user_id)
     pending = redis_keys.pending_get(client, user_id=user_id)
-    if pending.get("count", 0) <= 0:
+    if not pending:
         return 0
-    payload = json.dumps(pending_notification_payload(pending=pending), separators=(",", ":"))
+    unseen = pending_messages_still_unseen(user_id=user_id, messages=pending)
+    user = User.objects.filter(pk=user_id).first()
+    devices = _webpush_devices_of_live_logins(user_id=user_id)
+    if not unseen or user is None or not devices:
+        redis_keys.pending_remove(client, user_id=user_id, messages=pending)
+        return 0
+    payload = push_payload(user=user, messages=unseen)
     delivered: list[int] = []
     failed: list[int] = []
-    devices = list(Device.objects.filter(user_id=user_id, kind=Device.Kind.WEBPUSH))
     # the whole send ends well within the broker's visibility timeout (else the task is handed
     # to a second worker while this one still runs); a device not reached by then is retried
     deadline = (
@@ -146,7 +182,7 @@ def pending_notification_send(*, user_id: int, attempt: int = 0) -> int:
         # records arriving before the retry join it instead of scheduling another send
         redis_keys.send_schedule_mark(client, user_id=user_id, ttl=int(retry_in) + SCHEDULE_MARGIN)
         raise PushDeliveryFailed(device_ids=failed, retry_in=retry_in)
-    redis_keys.pending_subtract(client, user_id=user_id, sent=pending)
+    redis_keys.pending_remove(client, user_id=user_id, messages=pending)
     return len(delivered)
 
 
@@ -202,6 +238,14 @@ def devices_of_logins_delete(
         devices = devices.exclude(login_device=except_device)
     deleted, _ = devices.delete()
     return deleted
+
+
+def devices_of_login_renew(*, user_id: int, old_login_device: str, new_login_device: str) -> int:
+    """The registrations made by a login that goes on under a new id (a browser session key a
+    password change rotated) now belong to that id; returns how many."""
+    return Device.objects.filter(user_id=user_id, login_device=old_login_device).update(
+        login_device=new_login_device
+    )
 
 
 def device_delete(*, user: User, device_id: int) -> None:
