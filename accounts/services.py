@@ -39,7 +39,7 @@ from accounts.models import (
     User,
 )
 from accounts.selectors import are_friends, device_id_for_request, user_get_visible
-from accounts.signals import blocks_change, device_logins_end
+from accounts.signals import blocks_change, device_login_renew, device_logins_end
 from chatproject.errors import BadRequest, NotFound, ValidationFailed
 
 # fields of `user_update_profile`: the profile and the settings, nothing that grants rights
@@ -194,6 +194,11 @@ def auth_password_change(
         update_session_auth_hash(request, user)
     # every other device's login ends: other tokens are gone, other sessions no longer match
     device_logins_end(user_id=user.pk, device_ids=None, except_device=this_device)
+    renewed = _device_of(request)
+    if this_device is not None and renewed is not None and renewed != this_device:
+        # this browser goes on under its new session key (announced after the end of the others,
+        # which spares the old key)
+        device_login_renew(user_id=user.pk, old_device_id=this_device, new_device_id=renewed)
 
 
 def device_token_revoke(*, user: User, device_id: str) -> None:

@@ -10,6 +10,11 @@ signal instead, and each of those apps connects its receiver in its `AppConfig.r
   `except_device` (None: all of them). Sent after the transaction commits. Receivers:
   chat (closes the devices' sockets, code 4401), presence (drops their sockets; offline if none
   is left), notifications (deletes the push registrations those logins made).
+- `device_login_renewed(user_id, old_device_id, new_device_id)`: a device's login goes on under a
+  new id — a browser whose session key a password change rotated (`session:<old>` became
+  `session:<new>`). Sent after the transaction commits, after the `device_logins_ended` of the
+  same change. Receiver: notifications (the browser's push registrations follow it, so that its
+  later logout still removes them).
 - `blocks_changed(blocker_id, blocked_id)`: a block was made or lifted, after the commit.
   Receiver: chat (the chat servers forget their cached send rules: a direct conversation of the
   pair may now refuse or take messages; the blocker's devices learn it from their feed).
@@ -28,7 +33,20 @@ from django.dispatch import Signal
 log = logging.getLogger(__name__)
 
 device_logins_ended = Signal()
+device_login_renewed = Signal()
 blocks_changed = Signal()
+
+
+def _send_after_commit(signal: Signal, name: str, **kwargs: object) -> None:
+    """Send `signal` once the current transaction commits; a receiver's failure is logged and
+    does not stop the others."""
+
+    def send() -> None:
+        for receiver, result in signal.send_robust(sender=None, **kwargs):
+            if isinstance(result, Exception):
+                log.error("%s receiver %r failed", name, receiver, exc_info=result)
+
+    transaction.on_commit(send)
 
 
 def device_logins_end(
@@ -40,25 +58,26 @@ def device_logins_end(
     already (tokens deleted, session flushed), and each receiver has a safety net of its own
     (tickets and sockets are checked against the login, presence expires, push re-checks).
     """
+    _send_after_commit(
+        device_logins_ended,
+        "device_logins_ended",
+        user_id=user_id,
+        device_ids=device_ids,
+        except_device=except_device,
+    )
 
-    def send() -> None:
-        for receiver, result in device_logins_ended.send_robust(
-            sender=None, user_id=user_id, device_ids=device_ids, except_device=except_device
-        ):
-            if isinstance(result, Exception):
-                log.error("device_logins_ended receiver %r failed", receiver, exc_info=result)
 
-    transaction.on_commit(send)
+def device_login_renew(*, user_id: int, old_device_id: str, new_device_id: str) -> None:
+    """Announce, once the current transaction commits, that a device's login goes on under a new id."""
+    _send_after_commit(
+        device_login_renewed,
+        "device_login_renewed",
+        user_id=user_id,
+        old_device_id=old_device_id,
+        new_device_id=new_device_id,
+    )
 
 
 def blocks_change(*, blocker_id: int, blocked_id: int) -> None:
     """Announce, once the current transaction commits, that a block was made or lifted."""
-
-    def send() -> None:
-        for receiver, result in blocks_changed.send_robust(
-            sender=None, blocker_id=blocker_id, blocked_id=blocked_id
-        ):
-            if isinstance(result, Exception):
-                log.error("blocks_changed receiver %r failed", receiver, exc_info=result)
-
-    transaction.on_commit(send)
+    _send_after_commit(blocks_changed, "blocks_changed", blocker_id=blocker_id, blocked_id=blocked_id)
