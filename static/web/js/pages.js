@@ -194,6 +194,7 @@ export async function settingsView(root, ctx) {
   const dndEnd = h('input', { type: 'time', value: s.dnd_end || '' });
   const visibility = h('select', {}, h('option', { value: 'friends', selected: s.presence_visibility === 'friends' }, 'My friends'), h('option', { value: 'nobody', selected: s.presence_visibility === 'nobody' }, 'Nobody'));
   const receipts = h('input', { type: 'checkbox', checked: s.read_receipts_enabled });
+  const pushPreviews = h('input', { type: 'checkbox', id: 'settings-push-previews', checked: s.push_previews_enabled });
   const settingsForm = h(
     'form',
     {
@@ -208,6 +209,7 @@ export async function settingsView(root, ctx) {
               dnd_end: dndEnd.value || null,
               presence_visibility: visibility.value,
               read_receipts_enabled: receipts.checked,
+              push_previews_enabled: pushPreviews.checked,
             },
           });
           await ctx.refreshMe();
@@ -221,12 +223,13 @@ export async function settingsView(root, ctx) {
     h('div', { class: 'field-row' }, field('settings-dnd-start', 'Do not disturb from', dndStart), field('settings-dnd-end', 'until', dndEnd)),
     field('settings-visibility', 'Who sees when I am online', visibility),
     h('p', { class: 'check-row' }, Object.assign(receipts, { id: 'settings-receipts' }), h('label', { for: 'settings-receipts' }, 'Send read receipts')),
+    h('p', { class: 'check-row' }, pushPreviews, h('label', { for: 'settings-push-previews' }, 'Show message text in push notifications')),
     h('button', { type: 'submit', class: 'primary' }, 'Save settings'),
   );
 
   const previews = h('input', { type: 'checkbox', id: 'settings-previews', checked: localStorage.getItem('chat:notification-previews') === 'on' });
   previews.addEventListener('change', () => localStorage.setItem('chat:notification-previews', previews.checked ? 'on' : 'off'));
-  const previewRow = h('p', { class: 'check-row' }, previews, h('label', { for: 'settings-previews' }, 'Show message text in notifications on this browser while the app is open (pushes never carry it)'));
+  const previewRow = h('p', { class: 'check-row' }, previews, h('label', { for: 'settings-previews' }, 'Show message text in notifications on this browser while the app is open'));
   const pushBox = h('div', { class: 'push-box' });
   const renderPush = async () => {
     const current = await pushState();
