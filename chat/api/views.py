@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from accounts.models import User
 from accounts.selectors import device_id_for_request
 from accounts.serializers import ChatServerSerializer
-from chat import receipts, selectors, services
+from chat import selectors, services
 from chat.api.sending import queue_message_send_and_wait
 from chat.api.serializers import (
     ConversationCreateInput,
@@ -42,6 +42,7 @@ from chat.api.serializers import (
 from chat.discovery import chat_server_assign
 from chat.domain.records import AroundPage
 from chat.protocol import feed_entry_frame
+from chat.services import receipts
 from chatproject.errors import ERROR_SCHEMA
 
 TAGS = ["conversations"]

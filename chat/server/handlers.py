@@ -14,8 +14,8 @@ from django.conf import settings
 from chat.domain.errors import ConversationNotFound
 from chat.fanout import publish_to_users_async
 from chat.protocol import catch_up_batch_frame, catch_up_done_frame, catch_up_reset_frame, typing_frame
-from chat.receipts import conversation_mark_read, messages_mark_delivered
 from chat.selectors import catch_up_page, conversation_member_ids
+from chat.services.receipts import conversation_mark_read, messages_mark_delivered
 from chat.store.redis import keys as redis_keys
 from chatproject.errors import RateLimited
 from chatproject.redis_client import get_async_redis
@@ -157,7 +157,7 @@ async def typing_announce(*, user_id: int, conversation_id: int, skip_conn: str,
 async def read_mark(
     *, user_id: int, conversation_id: int, message_id: int, skip_conn: str, server_id: str
 ) -> None:
-    """Store the read marker and tell whom it concerns (`chat.receipts`), but the sending socket."""
+    """Store the read marker and tell whom it concerns (`chat.services.receipts`), but the sending socket."""
     await database_sync_to_async(conversation_mark_read)(
         user_id=user_id,
         conversation_id=conversation_id,

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from chat import receipts, selectors, services
+from chat import selectors, services
 from chat.domain.errors import ConversationNotFound, MessageInvalid, MessageTooLong
 from chat.domain.records import PendingMessage
 from chat.domain.snowflake import snowflake_timestamp_ms
 from chat.models import Conversation, Membership
+from chat.services import receipts
 from chat.store.cassandra import message_store
 
 pytestmark = pytest.mark.usefixtures("cassandra_clean")
