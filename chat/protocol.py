@@ -252,11 +252,12 @@ def position_fields(*, conversation_id: int, user_id: int, message_id: int) -> d
 def conversation_fields(
     *, conversation_id: int, kind: str, title: str, member_ids: list[int]
 ) -> dict[str, Any]:
-    """The `conversation` of a conversation.created / conversation.joined entry."""
+    """The `conversation` of a conversation.created / conversation.joined entry (its `type`, as in
+    the REST conversation object)."""
     return {
         "conversation": {
             "id": conversation_id,
-            "kind": kind,
+            "type": kind,
             "title": title,
             "member_ids": sorted(member_ids),
         }
