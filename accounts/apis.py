@@ -44,6 +44,7 @@ from accounts.serializers import (
 )
 from chat.discovery import chat_assignment_for_login
 from chatproject.errors import ERROR_SCHEMA
+from presence.selectors import presence_fields_for_viewer
 
 CONFLICT = {409: OpenApiResponse(ERROR_SCHEMA, description="Conflicts with the current state.")}
 
@@ -284,6 +285,18 @@ class FriendListApi(generics.ListAPIView[Friendship]):
 
     def get_queryset(self) -> QuerySet[Friendship]:
         return selectors.friend_list(user=_user(self.request))
+
+    # the stubs type this generically over rows (values() querysets); ours are friendships
+    def paginate_queryset(self, queryset: QuerySet[Friendship]) -> list[Friendship] | None:  # type: ignore[override]
+        """The page, and the presence of its friends read together (one Redis round trip)."""
+        page = super().paginate_queryset(queryset)
+        me = _user(self.request).pk
+        friend_ids = [f.user_high_id if f.user_low_id == me else f.user_low_id for f in page or []]
+        self.presence = presence_fields_for_viewer(viewer_id=me, user_ids=friend_ids)
+        return page
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "presence": getattr(self, "presence", {})}
 
 
 class FriendRemoveApi(APIView):

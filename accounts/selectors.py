@@ -1,13 +1,14 @@
 """Reads on accounts: relationships (friends, blocks), the calling device, directory and lists.
 
 Other apps rely on the relationship reads here (`user_blocked_between`, `friend_ids_of`,
-`presence_visible_to`, `presence_watcher_ids`) and on `device_id_for_request` to bind a WebSocket
-ticket to the device that asked for it.
+`presence_visible_to`, `presence_visible_among`, `presence_watcher_ids`) and on
+`device_id_for_request` to bind a WebSocket ticket to the device that asked for it.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, time
 from importlib import import_module
 from typing import Any
@@ -72,14 +73,34 @@ def are_friends(*, user_id: int, other_id: int) -> bool:
 
 def presence_visible_to(*, user_id: int, viewer_id: int) -> bool:
     """Whether `viewer_id` may see `user_id`'s presence: a friend, unblocked, and allowed by settings."""
-    if user_id == viewer_id:
-        return True
-    visibility = User.objects.filter(pk=user_id).values_list("presence_visibility", flat=True).first()
-    if visibility != PresenceVisibility.FRIENDS:
-        return False
-    return are_friends(user_id=user_id, other_id=viewer_id) and not user_blocked_between(
-        user_id=user_id, other_id=viewer_id
+    return user_id in presence_visible_among(viewer_id=viewer_id, user_ids=[user_id])
+
+
+def presence_visible_among(*, viewer_id: int, user_ids: Iterable[int]) -> set[int]:
+    """Those of `user_ids` whose presence `viewer_id` may see (the viewer themself, and friends
+    who share it and are not blocked either way), in three queries whatever their number: a
+    conversation page shows the presence of every member."""
+    ids = set(user_ids)
+    visible = ids & {viewer_id}
+    others = ids - visible
+    if not others:
+        return visible
+    friendships = Friendship.objects.filter(
+        Q(user_low_id=viewer_id, user_high_id__in=others) | Q(user_high_id=viewer_id, user_low_id__in=others)
+    ).values_list("user_low_id", "user_high_id")
+    friends = {high if low == viewer_id else low for low, high in friendships}
+    if not friends:
+        return visible
+    sharing = set(
+        User.objects.filter(pk__in=friends, presence_visibility=PresenceVisibility.FRIENDS).values_list(
+            "pk", flat=True
+        )
     )
+    # blocking removes the friendship, so friends are never blocked; keep the check as a guard
+    blocked = Block.objects.filter(
+        Q(blocker_id=viewer_id, blocked_id__in=sharing) | Q(blocked_id=viewer_id, blocker_id__in=sharing)
+    ).values_list("blocker_id", "blocked_id")
+    return visible | (sharing - {a if a != viewer_id else b for a, b in blocked})
 
 
 def presence_watcher_ids(*, user_id: int) -> set[int]:

@@ -26,6 +26,7 @@ from accounts.models import (
     validate_avatar_size,
     validate_time_zone,
 )
+from presence.serializers import PresenceFieldsDoc
 
 AVATAR_CONTENT_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 MAX_ID = 2**63 - 1
@@ -120,12 +121,16 @@ class DeviceTokenSerializer(serializers.ModelSerializer[DeviceToken]):
 
 
 class FriendSerializer(serializers.ModelSerializer[Friendship]):
+    """A friendship as I see it: the friend, since when, and their presence, which the view reads
+    for the whole page at once into the context's `presence` (friend id -> fields or None)."""
+
     user = serializers.SerializerMethodField()
     since = serializers.DateTimeField(source="created_at", read_only=True)
+    presence = serializers.SerializerMethodField()
 
     class Meta:
         model = Friendship
-        fields = ("user", "since")
+        fields = ("user", "since", "presence")
         read_only_fields = fields
 
     @staticmethod
@@ -136,6 +141,12 @@ class FriendSerializer(serializers.ModelSerializer[Friendship]):
     def get_user(self, friendship: Friendship) -> dict[str, Any]:
         me = self.context["request"].user
         return PublicUserSerializer(self._other(friendship, me), context=self.context).data
+
+    @extend_schema_field(PresenceFieldsDoc(allow_null=True, help_text="null unless the friend shares it"))
+    def get_presence(self, friendship: Friendship) -> dict[str, object] | None:
+        friend_id = self._other(friendship, self.context["request"].user).pk
+        presence: dict[int, dict[str, object] | None] = self.context.get("presence", {})
+        return presence.get(friend_id)
 
 
 class FriendRequestSerializer(serializers.ModelSerializer[FriendRequest]):

@@ -19,8 +19,10 @@ signal instead, and each of those apps connects its receiver in its `AppConfig.r
   Receiver: chat (the chat servers forget their cached send rules: a direct conversation of the
   pair may now refuse or take messages; the blocker's devices learn it from their feed).
 
-The one import the other way is the login's chat-server assignment (`accounts.apis` calls
-`chat.discovery`): discovery is part of login (DESIGN.md §3.1); `pyproject.toml` names it.
+The imports the other way: the login's chat-server assignment (`accounts.apis` calls
+`chat.discovery`): discovery is part of login (DESIGN.md §3.1); `pyproject.toml` names it. And
+the friend list shows each friend's presence (`accounts.apis` reads `presence.selectors`, whose
+shape `accounts.serializers` takes from `presence.serializers`): reads, never a write.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from presence.selectors import presence_for_viewer
-from presence.services import presence_frame
+from presence.serializers import PresenceFieldsDoc, presence_fields
 
 MAX_USERS = 200
 
@@ -22,10 +22,8 @@ class PresenceQuery(serializers.Serializer[Any]):
     )
 
 
-class PresenceDoc(serializers.Serializer[Any]):
+class PresenceDoc(PresenceFieldsDoc):
     user_id = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=["online", "away", "offline"])
-    last_active_at = serializers.DateTimeField(allow_null=True)
 
 
 class PresenceApi(APIView):
@@ -42,8 +40,4 @@ class PresenceApi(APIView):
         viewer = request.user.pk
         assert viewer is not None  # IsAuthenticated
         states = presence_for_viewer(viewer_id=int(viewer), user_ids=ids)
-        body = []
-        for state in states:
-            frame = presence_frame(state)
-            body.append({k: frame[k] for k in ("user_id", "status", "last_active_at")})
-        return Response(body)
+        return Response([{"user_id": state.user_id, **presence_fields(state)} for state in states])

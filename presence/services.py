@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import UTC, datetime
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -25,6 +24,7 @@ from chat.fanout import publish_to_users, publish_to_users_async
 from chatproject.redis_client import get_async_redis, get_redis
 from presence import redis_keys
 from presence.redis_keys import PresenceState, SocketBeat
+from presence.serializers import presence_fields
 
 log = logging.getLogger(__name__)
 
@@ -33,17 +33,6 @@ log = logging.getLogger(__name__)
 # browser's `WebSocket.close()` sends. A socket that just drops (TCP reset or FIN with no close
 # frame) is reported as 1006, and a close the server began as the code the client echoed.
 CLEAN_CLOSE_CODES: frozenset[int | None] = frozenset({1000, 1001, None})
-
-
-def presence_fields(state: PresenceState) -> dict[str, object]:
-    """`status` and `last_active_at` (ISO time or null) of a user, as frames and REST show them."""
-    last = state.last_active_at
-    return {
-        "status": state.status,
-        "last_active_at": datetime.fromtimestamp(last, tz=UTC).isoformat().replace("+00:00", "Z")
-        if last
-        else None,
-    }
 
 
 def presence_frame(state: PresenceState) -> dict[str, object]:

@@ -8,6 +8,7 @@ the `*Doc` serializers only describe those shapes to drf-spectacular.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rest_framework import serializers
@@ -15,6 +16,7 @@ from rest_framework import serializers
 from chat.domain.snowflake import MAX_ID
 from chat.protocol import message_payload, time_text
 from chat.selectors import ConversationSummary
+from presence.serializers import PresenceFieldsDoc
 
 
 def _id_field(**kwargs: Any) -> serializers.IntegerField:
@@ -89,7 +91,11 @@ class MentionsQuery(serializers.Serializer):
 # --- output
 
 
-def conversation_payload(summary: ConversationSummary) -> dict[str, Any]:
+def conversation_payload(
+    summary: ConversationSummary, *, presence: Mapping[int, dict[str, object] | None]
+) -> dict[str, Any]:
+    """`presence`: each member's `{status, last_active_at}` as the viewer may see it (None: not),
+    read for the whole response at once (presence.selectors.presence_fields_for_viewer)."""
     conversation, membership = summary.conversation, summary.membership
     return {
         "id": conversation.pk,
@@ -111,6 +117,7 @@ def conversation_payload(summary: ConversationSummary) -> dict[str, Any]:
                 else str(m.last_read_message_id),
                 # delivered ticks after a reload: the newest message some device of theirs got
                 "last_delivered_message_id": str(m.last_delivered_message_id),
+                "presence": presence.get(m.user_id),
             }
             for m in summary.members
         ],
@@ -146,6 +153,9 @@ class MemberDoc(serializers.Serializer):
     )
     last_delivered_message_id = serializers.CharField(
         help_text="the newest message a device of the member acknowledged (read implies delivered)"
+    )
+    presence = PresenceFieldsDoc(
+        allow_null=True, help_text="null unless I may see it (a friend who shares it, or myself)"
     )
 
 

@@ -44,6 +44,7 @@ from chat.domain.records import AroundPage
 from chat.protocol import feed_entry_frame
 from chat.services import receipts
 from chatproject.errors import ERROR_SCHEMA
+from presence.selectors import presence_fields_for_viewer
 
 TAGS = ["conversations"]
 
@@ -63,7 +64,16 @@ def _parse(serializer_class: type[serializers.Serializer], data: Any) -> dict[st
 
 def _conversation(request: Request, conversation_id: int) -> dict[str, Any]:
     summary = selectors.conversation_get_for_user(user_id=_me(request).id, conversation_id=conversation_id)
-    return conversation_payload(summary)
+    return _conversation_payloads(request, [summary])[0]
+
+
+def _conversation_payloads(
+    request: Request, summaries: list[selectors.ConversationSummary]
+) -> list[dict[str, Any]]:
+    """The conversations' REST shape, with the presence of all their members read at once."""
+    member_ids = (m.user_id for summary in summaries for m in summary.members)
+    presence = presence_fields_for_viewer(viewer_id=_me(request).id, user_ids=member_ids)
+    return [conversation_payload(summary, presence=presence) for summary in summaries]
 
 
 class ConversationListApi(APIView):
@@ -78,7 +88,7 @@ class ConversationListApi(APIView):
         page, has_more = selectors.conversation_list_for_user(
             user_id=_me(request).id, limit=query["limit"], before=query.get("before")
         )
-        return Response({"conversations": [conversation_payload(s) for s in page], "has_more": has_more})
+        return Response({"conversations": _conversation_payloads(request, page), "has_more": has_more})
 
     @extend_schema(
         tags=TAGS,
