@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from chat.models import Membership
-from chat.receipts import messages_mark_delivered
+from chat.services.receipts import messages_mark_delivered
 from chat.tests.test_apis import make_group, open_direct, send
 from chatproject.redis_client import get_redis
 from notifications import redis_keys
