@@ -1,5 +1,5 @@
-"""`python -m bench [--quick] [--own-stack]`: run every scenario against the pipeline and the
-baseline relay.
+"""`python -m bench [--quick] [--own-stack] [--feed-only]`: run every scenario against the pipeline
+and the baseline relay (`--feed-only`: the change feed's scenario alone, into var/bench/feed.json).
 
 Expects the stack of `make run` to be up (`bench/run.sh`, behind `make bench`, starts it when it is
 not, and then passes --own-stack: the per-user send limits were raised for this run). Sends
@@ -14,14 +14,16 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import uvloop
 from rich.console import Console
 
-from bench import procs, report, results, stack
-from bench.config import FULL, QUICK
+from bench import procs, report, results, stack, tables
+from bench.client import Api
+from bench.config import FULL, QUICK, Config
 from bench.meter import StepMeter
-from bench.session import Bench
+from bench.session import Bench, feed_scenario
 
 
 def _free_port() -> int:
@@ -35,6 +37,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="the short run (make bench QUICK=1)")
     parser.add_argument(
         "--own-stack", action="store_true", help="bench/run.sh started the stack, limits raised"
+    )
+    parser.add_argument(
+        "--feed-only", action="store_true", help="only the change feed's scenario (var/bench/feed.json)"
     )
     args = parser.parse_args()
     config = QUICK if args.quick else FULL
@@ -52,6 +57,10 @@ def main() -> None:
     meter = StepMeter.of_stack(stack.var_dir())
     send_settings = stack.send_settings(meter.stack, raised=args.own_stack)
     console.print(f"bench ({config.mode}): setting up users and conversations")
+    feed_population = stack.feed_setup(group_size=config.group_size, partners=config.feed_partners)
+    if args.feed_only:
+        _feed_only(config, feed_population, console, out_dir)
+        return
     population = stack.bench_setup(
         pairs=config.pairs,
         groups=config.groups,
@@ -71,7 +80,7 @@ def main() -> None:
     try:
         assert relay.stdout is not None
         relay.stdout.readline()  # "relay listening ..."
-        bench = Bench(config, population, f"ws://127.0.0.1:{port}/ws/chat", meter)
+        bench = Bench(config, population, f"ws://127.0.0.1:{port}/ws/chat", meter, feed_population)
         uvloop.run(bench.run(console))
     finally:
         relay.terminate()
@@ -85,6 +94,7 @@ def main() -> None:
     result["pipeline"].update(pipeline_head)
     result["baseline"].update(baseline_head)
     hs = result["pipeline"].pop("history_sync")
+    feed_result = result["pipeline"].pop("feed")
     result.update(
         {
             "mode": config.mode,
@@ -100,6 +110,7 @@ def main() -> None:
             "sync": hs["sync"],
             "load_during_history_sync": hs["load"],
             "overload": result["pipeline"]["overload"],
+            "feed": feed_result,
             "connections": result["pipeline"]["connections"],
             "baseline_connections": result["baseline"]["connections"],
             "lost": lost,
@@ -112,6 +123,27 @@ def main() -> None:
     console.print(
         f"bench: wrote {out_dir / 'latest.json'} and {out_dir / 'latest.png'} in {result['duration_s']} s"
     )
+
+
+def _feed_only(config: Config, population: stack.FeedPopulation, console: Console, out_dir: Path) -> None:
+    """`--feed-only`: the change feed's scenario against the running stack, nothing else."""
+    started = time.perf_counter()
+    api = Api(stack.api_base_url())
+    try:
+        feed = uvloop.run(feed_scenario(api, config, population))
+    finally:
+        api.close()
+    result = {
+        "mode": config.mode,
+        "finished_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "duration_s": round(time.perf_counter() - started, 1),
+        "machine": report.machine(),
+        "feed": feed,
+    }
+    tables.print_feed_tables(result, console)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report.write_json(result, out_dir / "feed.json")
+    console.print(f"bench: wrote {out_dir / 'feed.json'} in {result['duration_s']} s")
 
 
 if __name__ == "__main__":

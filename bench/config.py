@@ -39,6 +39,11 @@ class Config:
     normal_rate: float = 200
     overload_drain_s: float = 30  # for the shed messages the outboxes send again
     sync_partners: int = 20
+    feed_messages: int = 20  # per conversation and case of the feed's rows per message
+    feed_interval_s: float = 0.5  # between them: each one's receipts come before the next
+    feed_missed: int = 1000  # changes a device catches up with (half new messages, half edits)
+    feed_partners: int = 10  # who send them, each in a direct conversation with the device
+    feed_samples: int = 5  # catch-ups timed, over the socket and over REST each
     warmup: WarmUp = WarmUp(rate=125, at_least_s=3)
     fast_warmup: WarmUp = WarmUp(rate=40, at_least_s=1)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -84,4 +89,5 @@ QUICK = Config(
     overload_s=5,
     normal_s=12,
     overload_drain_s=20,
+    feed_messages=5,
 )

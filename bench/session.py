@@ -2,8 +2,9 @@
 
 Pipeline: idle connections, then the users connect through discovery; the 1:1 ladder of the many
 users, history and sync under load, group fan-out, the 20 pairs' ladder, and overload followed by
-a normal step. Baseline (the bare relay): idle connections, the 1:1 ladder, group fan-out and the
-20 pairs' ladder. Every pipeline step is metered (hop samples, the stack's CPU: `bench.meter`).
+a normal step, then the cost of the change feed (rows per message, catch-up; users of its own).
+Baseline (the bare relay): idle connections, the 1:1 ladder, group fan-out and the 20 pairs'
+ladder. Every pipeline step is metered (hop samples, the stack's CPU: `bench.meter`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from bench.client import Api, ChatConnection
 from bench.config import Config
 from bench.measure import Recorder
 from bench.meter import StepMeter
-from bench.scenarios import connections, history_sync, overload, traffic
+from bench.scenarios import connections, feed, history_sync, overload, traffic
 from bench.scenarios.traffic import Runner, Target
 
 IDLE_S = 2.0  # the stack's CPU with the users connected and no traffic, before the first ladder
@@ -44,12 +45,30 @@ def _conn_steps(config: Config) -> tuple[list[int], str | None]:
     return steps, f"capped at {cap} per server by the file-descriptor hard limit ({hard})"
 
 
+async def feed_scenario(api: Api, config: Config, population: stack.FeedPopulation) -> dict[str, Any]:
+    """The change feed's cost (pipeline only: the relay has no feed)."""
+    return await feed.feed_cost(
+        api=api,
+        pop=population,
+        messages=config.feed_messages,
+        interval=config.feed_interval_s,
+        missed=config.feed_missed,
+        samples=config.feed_samples,
+    )
+
+
 class Bench:
     def __init__(
-        self, config: Config, population: stack.Population, relay_url: str, meter: StepMeter
+        self,
+        config: Config,
+        population: stack.Population,
+        relay_url: str,
+        meter: StepMeter,
+        feed_population: stack.FeedPopulation,
     ) -> None:
         self.config = config
         self.pop = population
+        self.feed_pop = feed_population
         self.relay_url = relay_url
         self.meter = meter
         self.api = Api(stack.api_base_url())
@@ -165,6 +184,8 @@ class Bench:
             )
             out["unsettled"] = await traffic.settle(self.runner.traffics, within=20)
         await traffic.close_all(conns)
+        with self._phase("pipeline feed"):  # the users above are gone: their frames do not mix in
+            out["feed"] = await feed_scenario(self.api, self.config, self.feed_pop)
         return out
 
     async def _ladder(

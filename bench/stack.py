@@ -262,3 +262,72 @@ def stored_counts(*, conversation_ids: Iterable[int], after_id: int) -> Counter[
                 break
             cursor = max(m.id for m in page.messages)
     return counts
+
+
+# --- the change feed's scenario (bench/scenarios/feed.py): users of its own, so that nothing
+# else of the run enters the feeds it counts
+
+
+@dataclass(frozen=True)
+class FeedPopulation:
+    members: list[BenchUser]  # bench_feed_000…: the group; the first two also share a direct conversation
+    group: Conversation
+    direct: Conversation  # members[0] and members[1]
+    catch_up_user: BenchUser  # bench_feed_sync: the device that was offline
+    partners: list[tuple[BenchUser, int]]  # members who write to it: (user, direct conversation)
+
+
+def feed_setup(*, group_size: int, partners: int) -> FeedPopulation:
+    """The feed scenario's users (bench_feed_000…, bench_feed_sync), their tokens, their group and
+    direct conversations; idempotent."""
+    users = _users_ensure([f"bench_feed_{i:03d}" for i in range(group_size)] + ["bench_feed_sync"])
+    catch_up_user, members = users[-1], users[:-1]
+    a, b = members[0], members[1]
+    return FeedPopulation(
+        members=members,
+        group=_group("bench feed group", members),
+        direct=Conversation(id=_direct(a, b), member_ids=(a.user_id, b.user_id)),
+        catch_up_user=catch_up_user,
+        partners=[(p, _direct(p, catch_up_user)) for p in members[2 : 2 + partners]],
+    )
+
+
+def feed_rows_count(*, user_ids: Iterable[int], conversation_id: int, since: int) -> dict[str, Any]:
+    """The Cassandra rows one conversation's messages and changes with an ID greater than `since`
+    hold, read through the store modules: the conversation's rows, the users' inbox and mention
+    rows, and their change rows by kind."""
+    from chat.store.cassandra import feed_store
+
+    users = list(user_ids)
+    conversation_rows = sum(stored_counts(conversation_ids=[conversation_id], after_id=since).values())
+    inbox = feed_store.inbox_count(user_ids=users, since=since, conversation_id=conversation_id)
+    changes = feed_store.changes_count(user_ids=users, since=since, conversation_id=conversation_id)
+    return {"messages_by_conversation": conversation_rows, **inbox, "changes_by_user": changes}
+
+
+def messages_edit(*, edits: list[tuple[int, int, int]], threads: int = 4) -> float:
+    """Edit each (editor, conversation, message) once through the message service (what
+    `PATCH conversations/{id}/messages/{id}` calls, without the REST throttle), in `threads`
+    threads; returns the wall seconds."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    from chat.services import message_edit
+
+    def share(part: list[tuple[int, int, int]]) -> None:
+        try:
+            for editor_id, conversation_id, message_id in part:
+                message_edit(
+                    editor_id=editor_id,
+                    conversation_id=conversation_id,
+                    message_id=message_id,
+                    body=f"feed bench {message_id}, edited",
+                )
+        finally:
+            connections.close_all()  # this thread's own database connection
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(share, [edits[i::threads] for i in range(threads)]))
+    return time.perf_counter() - start

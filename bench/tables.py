@@ -1,5 +1,6 @@
 """The per-step tables of `make bench`: the ladders (1:1 and the 20 pairs), where the time goes hop
-by hop, the stack's CPU per stored message, and overload with its recovery."""
+by hop, the stack's CPU per stored message, overload with its recovery, and the change feed's
+cost (rows per message, catch-up)."""
 
 from __future__ import annotations
 
@@ -165,3 +166,72 @@ def print_step_tables(result: dict[str, Any], console: Console) -> None:
     console.print(hops_table(result))
     console.print(cpu_table(result))
     console.print(overload_table(result))
+    print_feed_tables(result, console)
+
+
+def feed_rows_table(result: dict[str, Any]) -> Table:
+    """Cassandra rows per message of the feed's scenario: every table, change rows by kind."""
+    table = Table(title="change feed: Cassandra rows per message (pipeline only; the relay has no feed)")
+    columns = ("conversation", "receipts", "messages", "total", "by conversation", "inbox", "mentions")
+    for col in (*columns, "changes: delivered", "read", "other", "settled s", "complete"):
+        table.add_column(col, justify="right")
+    table.caption = (
+        "rows per message; settled: s from the last send until every device had it and (receipts) "
+        "the sender had every receipt entry. Each change row is written with an upsert of its "
+        "change_buckets index row (feed_store.changes_write), not counted here"
+    )
+    for case in result["feed"]["rows"]:
+        per = case["per_message"]
+        changes = per["changes_by_user"]
+        table.add_row(
+            case["conversation"],
+            "delivered + read" if case["receipts"] else "none",
+            fmt(case["messages"]),
+            fmt(per["total"]),
+            fmt(per["messages_by_conversation"]),
+            fmt(per["messages_by_user"]),
+            fmt(per["mentions_by_user"]),
+            fmt(changes["delivered"]),
+            fmt(changes["read"]),
+            fmt(changes["other"]),
+            fmt(case["settle_s"]),
+            fmt(case["complete"]),
+        )
+    return table
+
+
+def feed_catch_up_table(result: dict[str, Any]) -> Table:
+    c = result["feed"]["catch_up"]
+    table = Table(
+        title=f"change feed: catch-up of {fmt(c['changes_missed'])} missed changes "
+        f"({fmt(c['messages_sent'])} new messages, each edited once)"
+    )
+    for col in (
+        "over",
+        "samples",
+        "p50 ms",
+        "p99 ms",
+        "frames / pages",
+        "entries (unique)",
+        "after position",
+    ):
+        table.add_column(col, justify="right")
+    for label, key, unit in (("WebSocket sync", "ws", "sync_frames"), ("GET sync", "rest", "pages")):
+        side = c[key]
+        entries = side["entries"]
+        table.add_row(
+            label,
+            fmt(side["samples"]),
+            fmt(side["p50_ms"]),
+            fmt(side["p99_ms"]),
+            fmt(side[unit]),
+            f"{fmt(entries['received'])} ({fmt(entries['unique'])})",
+            ", ".join(f"{fmt(n)} {t}" for t, n in sorted(entries["by_type"].items())),
+        )
+    return table
+
+
+def print_feed_tables(result: dict[str, Any], console: Console) -> None:
+    if "feed" in result:
+        console.print(feed_rows_table(result))
+        console.print(feed_catch_up_table(result))

@@ -13,6 +13,7 @@ reload (`chat.selectors.catch_up_page`).
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import orjson
@@ -26,8 +27,10 @@ from chat.store.cassandra.tables import (
     CHANGES_OLDEST_FIRST,
     INSERT_CHANGE_BUCKET,
     INSERT_CHANGE_ROW,
+    MENTIONS_NEWEST_FIRST,
     SELECT_INBOX_MESSAGE,
     SYNC_OLDEST_FIRST,
+    Walk,
     bucket_of,
     row_message,
     walk,
@@ -106,3 +109,72 @@ def inbox_messages_locate(*, user_id: int, message_ids: Sequence[int]) -> dict[i
     """For each of these message IDs found in the user's inbox: (conversation, sender). IDs not
     there (someone else's messages, made-up IDs) are left out."""
     return run_plan(_inbox_plan(user_id, list(message_ids))) if message_ids else {}
+
+
+# --- counts (make bench: the rows the feed costs; not on any request path)
+
+_COUNT_PAGE = 5000
+
+
+def _all_rows_plan(*, spec: Walk, key: int, since: int, id_column: str) -> Plan[Rows]:
+    """Every row of a user's partitions with an ID greater than `since`, page by page."""
+    got: Rows = []
+    lower, upper = since, MAX_ID
+    while True:
+        rows = yield from walk(spec=spec, key=key, lower=lower, upper=upper, want=_COUNT_PAGE)
+        got.extend(rows)
+        if len(rows) < _COUNT_PAGE:
+            return got
+        if spec.newest_first:
+            upper = getattr(rows[-1], id_column)
+        else:
+            lower = getattr(rows[-1], id_column)
+
+
+def _rows_of_users(
+    *, spec: Walk, user_ids: Iterable[int], since: int, conversation_id: int | None, id_column: str
+) -> list[Rows]:
+    plans = [
+        _all_rows_plan(spec=spec, key=uid, since=since, id_column=id_column) for uid in sorted(set(user_ids))
+    ]
+    return [
+        [r for r in rows if conversation_id is None or r.conversation_id == conversation_id]
+        for rows in run_plans(plans)
+    ]
+
+
+def changes_count(
+    *, user_ids: Iterable[int], since: int, conversation_id: int | None = None
+) -> dict[str, int]:
+    """How many `changes_by_user` rows the feeds of `user_ids` hold with `feed_id` > `since`
+    (of one conversation, or all), by kind."""
+    counts: Counter[str] = Counter()
+    for rows in _rows_of_users(
+        spec=CHANGES_OLDEST_FIRST,
+        user_ids=user_ids,
+        since=since,
+        conversation_id=conversation_id,
+        id_column="feed_id",
+    ):
+        counts.update(r.kind for r in rows)
+    return dict(counts)
+
+
+def inbox_count(*, user_ids: Iterable[int], since: int, conversation_id: int | None = None) -> dict[str, int]:
+    """How many inbox rows (`messages_by_user`) and mention rows (`mentions_by_user`) the users
+    hold with a message ID > `since` (of one conversation, or all)."""
+    users = list(user_ids)
+    tables = {"messages_by_user": SYNC_OLDEST_FIRST, "mentions_by_user": MENTIONS_NEWEST_FIRST}
+    return {
+        table: sum(
+            len(rows)
+            for rows in _rows_of_users(
+                spec=spec,
+                user_ids=users,
+                since=since,
+                conversation_id=conversation_id,
+                id_column="message_id",
+            )
+        )
+        for table, spec in tables.items()
+    }
