@@ -61,9 +61,11 @@ format: venv
 browser:
 	scripts/browser.sh
 
+# the pytest suites run as parallel groups, each with databases of its own (scripts/test.sh);
+# PYTEST_ARGS="..." runs one pytest with those arguments instead
 test: services lint browser
 	node --test tests/js/
-	DJANGO_SETTINGS_MODULE=chatproject.settings.test $(VENV)/bin/pytest $(PYTEST_ARGS)
+	PYTEST_ARGS="$(PYTEST_ARGS)" scripts/test.sh
 
 stop:
 	-scripts/run.sh stop
