@@ -5,133 +5,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { ChatClient, DiscoveryError } from '../../static/web/js/client.js';
+import { DiscoveryError } from '../../static/web/js/client.js';
 import { idCompare, idMax, uuid4 } from '../../static/web/js/ids.js';
 import { MessageList, countsAsUnread } from '../../static/web/js/store.js';
-
-// ---------------------------------------------------------------- fakes
-
-class FakeTimers {
-  constructor() {
-    this.now = 0;
-    this.nextId = 1;
-    this.tasks = new Map();
-  }
-  setTimeout(fn, ms) {
-    const id = this.nextId++;
-    this.tasks.set(id, { at: this.now + Math.max(0, ms), fn, every: null });
-    return id;
-  }
-  setInterval(fn, ms) {
-    const id = this.nextId++;
-    this.tasks.set(id, { at: this.now + ms, fn, every: ms });
-    return id;
-  }
-  clearTimeout(id) {
-    this.tasks.delete(id);
-  }
-  clearInterval(id) {
-    this.tasks.delete(id);
-  }
-  /** Move the clock, running what falls due (microtasks settle between tasks). */
-  async advance(ms) {
-    const end = this.now + ms;
-    for (;;) {
-      await settle();
-      let nextId = null;
-      let next = null;
-      for (const [id, task] of this.tasks) if (task.at <= end && (!next || task.at < next.at)) [nextId, next] = [id, task];
-      if (!next) break;
-      this.now = next.at;
-      if (next.every) next.at += next.every;
-      else this.tasks.delete(nextId);
-      next.fn();
-    }
-    this.now = end;
-    await settle();
-  }
-}
-
-async function settle() {
-  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
-}
-
-class MemoryStorage {
-  constructor() {
-    this.data = new Map();
-  }
-  getItem(key) {
-    return this.data.has(key) ? this.data.get(key) : null;
-  }
-  setItem(key, value) {
-    this.data.set(key, String(value));
-  }
-  removeItem(key) {
-    this.data.delete(key);
-  }
-}
-
-/** A chat server on the other end of FakeSocket: records frames, answers what the test says. */
-function makeServer() {
-  const server = { sockets: [], urls: [] };
-  class FakeSocket {
-    constructor(url) {
-      this.url = url;
-      this.readyState = 0;
-      this.sent = [];
-      server.sockets.push(this);
-      server.urls.push(url);
-    }
-    send(text) {
-      this.sent.push(JSON.parse(text));
-    }
-    close(code = 1000) {
-      if (this.readyState === 3) return;
-      this.readyState = 3;
-      this.onclose?.({ code });
-    }
-    // test side
-    open() {
-      this.readyState = 1;
-      this.onopen?.();
-    }
-    deliver(frame) {
-      this.onmessage?.({ data: JSON.stringify(frame) });
-    }
-    drop(code = 1006) {
-      this.readyState = 3;
-      this.onclose?.({ code });
-    }
-    frames(type) {
-      return this.sent.filter((f) => f.type === type);
-    }
-  }
-  server.Socket = FakeSocket;
-  server.last = () => server.sockets[server.sockets.length - 1];
-  return server;
-}
-
-function makeClient({ storage = new MemoryStorage(), timers = new FakeTimers(), server = makeServer(), discover, ...rest } = {}) {
-  let n = 0;
-  const client = new ChatClient({
-    userId: 7,
-    discover: discover || (async () => ({ url: 'ws://lb/ws/chat-1/chat', ticket: `t${++n}` })),
-    WebSocket: server.Socket,
-    storage,
-    timers,
-    random: () => 0.5,
-    now: () => timers.now,
-    heartbeatMs: 1000,
-    resyncMs: 5000,
-    ackTimeoutMs: 3000,
-    ...rest,
-  });
-  return { client, timers, server, storage };
-}
-
-function message(id, extra = {}) {
-  return { id, conversation_id: 1, sender_id: 8, body: `m${id}`, created_at: '2026-01-01T00:00:00Z', client_msg_id: `c${id}`, ...extra };
-}
+import { MemoryStorage, loadedModel, makeClient, message, wire } from './fakes.mjs';
 
 // ---------------------------------------------------------------- IDs
 
@@ -186,17 +63,18 @@ test('a sync with has_more asks again from sync.done', async () => {
   assert.deepEqual(server.last().frames('sync').map((f) => f.since), ['0', '10']);
 });
 
-test('messages are delivered once: live, then the same again from a sync, are de-duplicated by ID', async () => {
+test('messages are applied once: live, then the same again from a sync, are de-duplicated by ID', async () => {
   const { client, server, timers } = makeClient();
-  const got = [];
-  client.on('message', (m) => got.push(m.id));
+  const model = wire(client, loadedModel());
   client.start();
   await timers.advance(0);
   server.last().open();
-  server.last().deliver({ type: 'message.new', message: message('20') });
-  server.last().deliver({ type: 'message.new', message: message('20') });
-  server.last().deliver({ type: 'sync.batch', messages: [message('19'), message('20'), message('21')], has_more: false });
-  assert.deepEqual(got, ['20', '19', '21']);
+  server.last().deliver({ type: 'message.new', feed_id: '20', message: message('20') });
+  server.last().deliver({ type: 'message.new', feed_id: '20', message: message('20') });
+  const entries = ['19', '20', '21'].map((id) => ({ type: 'message.new', feed_id: id, message: message(id) }));
+  server.last().deliver({ type: 'sync.batch', entries, messages: entries.map((e) => e.message), has_more: false });
+  assert.deepEqual(model.lists.get(1).items.map((m) => m.id), ['19', '20', '21']);
+  assert.equal(model.conversations.get(1).unread_count, 3);
 });
 
 // ---------------------------------------------------------------- reconnect
@@ -295,8 +173,7 @@ test('a message sent while offline waits in the outbox and goes out after the re
 
 test('an unacknowledged message is resent with the same client_msg_id after a reconnect, and shown once', async () => {
   const { client, server, timers } = makeClient();
-  const shown = [];
-  client.on('message', (m) => shown.push(m.id));
+  const model = wire(client, loadedModel());
   client.start();
   await timers.advance(0);
   server.last().open();
@@ -311,7 +188,8 @@ test('an unacknowledged message is resent with the same client_msg_id after a re
   server.last().deliver({ type: 'message.ack', client_msg_id: entry.client_msg_id, message_id: '77', conversation_id: 1 });
   server.last().deliver({ type: 'message.ack', client_msg_id: entry.client_msg_id, message_id: '77', conversation_id: 1 });
   server.last().deliver({ type: 'sync.batch', messages: [message('77', { sender_id: 7, client_msg_id: entry.client_msg_id })], has_more: false });
-  assert.deepEqual(shown, ['77']);
+  assert.deepEqual(model.lists.get(1).items.map((m) => m.id), ['77']);
+  assert.equal(model.conversations.get(1).unread_count, 0);
 });
 
 test('the outbox survives a page reload: a new client resends what the old one never saw acknowledged', async () => {

@@ -7,12 +7,13 @@ import { ApiError, api, query } from './api.js';
 import { $, clear, dialog, formatClock, formatDay, h, paintAvatar, renderBody, setTimeZone, toast } from './dom.js';
 import { idCompare, idMax } from './ids.js';
 import { peopleView, settingsView } from './pages.js';
-import { countsAsUnread } from './store.js';
-import { body, client, conversationTitle, fetchConversation, lastMessageId, list, ME, rememberUser, state, TYPING_SHOW_MS, userName, usernamesOf } from './model.js';
+import { applyEntry } from './feed.js';
+import { body, client, conversationTitle, fetchConversation, lastMessageId, list, ME, rememberUser, state, userName, usernamesOf } from './model.js';
 import { loadConversations, renderConversationList } from './conversation-list.js';
-import { applyUpdate, openConversation, renderChatHead, renderMessages } from './chat-view.js';
-import { drafts } from './composer.js';
+import { openConversation, renderChatHead } from './chat-view.js';
+import './composer.js';
 import { startDirect } from './details.js';
+import './receiving.js';
 
 // ---------------------------------------------------------------- routing
 
@@ -55,7 +56,7 @@ function showView(name) {
   }
 }
 
-async function render() {
+export async function render() {
   const target = route();
   if (target.view !== 'chat') state.current = null;
   showView(target.view);
@@ -69,53 +70,13 @@ async function render() {
 
 // ---------------------------------------------------------------- receiving
 
-function pageVisible() {
+export function pageVisible() {
   return document.visibilityState === 'visible' && document.hasFocus();
-}
-
-async function onMessage(message, source) {
-  const conversationId = message.conversation_id;
-  let conversation = state.conversations.get(conversationId);
-  if (!conversation) conversation = await fetchConversation(conversationId);
-  if (!conversation) return;
-  const messages = list(conversationId);
-  if (messages.loaded || messages.pending.size) messages.upsert(message);
-  if (
-    countsAsUnread({ message, myId: ME, lastReadId: conversation.last_read_message_id, lastKnownId: conversation.lastKnownId }) &&
-    !(state.current === conversationId && pageVisible() && atBottom())
-  ) {
-    conversation.unread_count = (conversation.unread_count || 0) + 1;
-    if (source === 'live' && !pageVisible()) notifyInPage(conversation, message);
-  }
-  conversation.lastKnownId = idMax(conversation.lastKnownId, message.id);
-  if (!conversation.last_message || idCompare(message.id, conversation.last_message.id) > 0) {
-    conversation.last_message = message;
-    conversation.last_activity_at = message.created_at;
-  }
-  clearTyping(conversationId, message.sender_id);
-  scheduleRender(conversationId);
 }
 
 export function atBottom() {
   const scroller = $('messages');
   return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 120;
-}
-
-let renderQueued = false;
-const dirty = new Set();
-function scheduleRender(conversationId) {
-  dirty.add(conversationId);
-  if (renderQueued) return;
-  renderQueued = true;
-  requestAnimationFrame(() => {
-    renderQueued = false;
-    renderConversationList();
-    if (state.current && dirty.has(state.current)) {
-      renderMessages({ stick: false });
-      markRead();
-    }
-    dirty.clear();
-  });
 }
 
 export function markRead() {
@@ -131,7 +92,8 @@ export function markRead() {
     renderConversationList();
   }
   if (idCompare(newest, conversation.last_read_message_id || '0') <= 0 && state.readSent.get(conversationId) === newest) return;
-  conversation.last_read_message_id = idMax(conversation.last_read_message_id || '0', newest);
+  // my read position moves here as the read entry the server sends my other devices moves theirs
+  applyEntry(state, { type: 'read', conversation_id: conversationId, user_id: ME, message_id: newest });
   if (state.readSent.get(conversationId) === newest) return;
   if (client.read(conversationId, newest)) state.readSent.set(conversationId, newest);
   else api.post(`conversations/${conversationId}/read`, { message_id: newest }).then(() => state.readSent.set(conversationId, newest), () => {});
@@ -139,100 +101,6 @@ export function markRead() {
 
 document.addEventListener('visibilitychange', () => markRead());
 window.addEventListener('focus', () => markRead());
-
-client.on('message', (message, source) => onMessage(message, source));
-client.on('updated', (message) => applyUpdate(message));
-client.on('ack', (entry) => {
-  list(entry.conversation_id).removePending(entry.client_msg_id);
-});
-client.on('failed', (entry, frame) => {
-  const pending = list(entry.conversation_id).pending.get(entry.client_msg_id);
-  if (pending) {
-    pending.failed = true;
-    pending.failReason = frame.message || 'Not sent.';
-  }
-  toast(`Message not sent: ${frame.message || frame.code}`, { kind: 'error' });
-  scheduleRender(entry.conversation_id);
-});
-client.on('read', (frame) => {
-  const conversation = state.conversations.get(frame.conversation_id);
-  if (!conversation) return;
-  if (frame.user_id === ME) {
-    // read on another of my devices
-    conversation.last_read_message_id = idMax(conversation.last_read_message_id || '0', frame.message_id);
-    if (!conversation.last_message || idCompare(frame.message_id, conversation.last_message.id) >= 0) conversation.unread_count = 0;
-  } else {
-    conversation.readBy.set(frame.user_id, idMax(conversation.readBy.get(frame.user_id) || '0', frame.message_id));
-  }
-  scheduleRender(frame.conversation_id);
-});
-client.on('delivered', (frame) => {
-  const conversation = state.conversations.get(frame.conversation_id);
-  if (!conversation || !frame.user_id) return;
-  conversation.deliveredTo = conversation.deliveredTo || new Map();
-  conversation.deliveredTo.set(frame.user_id, idMax(conversation.deliveredTo.get(frame.user_id) || '0', frame.message_id || '0'));
-  scheduleRender(frame.conversation_id);
-});
-client.on('typing', (frame) => {
-  if (frame.user_id === ME) return;
-  if (!state.typing.has(frame.conversation_id)) state.typing.set(frame.conversation_id, new Map());
-  state.typing.get(frame.conversation_id).set(frame.user_id, Date.now() + TYPING_SHOW_MS);
-  renderTyping();
-  setTimeout(renderTyping, TYPING_SHOW_MS + 50);
-});
-client.on('presence', (frame) => {
-  state.presence.set(frame.user_id, frame.status);
-  if (frame.last_active_at) state.lastSeen.set(frame.user_id, frame.last_active_at);
-  renderConversationList();
-  if (state.current) renderChatHead(state.conversations.get(state.current));
-});
-client.on('error', (frame) => {
-  if (frame.code === 'rate_limited') toast('You are sending too fast; your messages will go out in a moment.', { kind: 'warning' });
-  if (frame.code === 'overloaded') toast('The service is busy; your messages will go out in a moment.', { kind: 'warning' });
-});
-client.on('reset', async () => {
-  state.lists.clear();
-  await loadConversations();
-  render();
-});
-// The server sends no live event when I am added to a conversation, or one is renamed, until a
-// message arrives in it: the list is read again with the periodic re-sync and when the tab returns.
-let listRefreshedAt = Date.now();
-let freshConnection = false;
-async function refreshList({ force = false } = {}) {
-  if (!force && Date.now() - listRefreshedAt < 20000) return;
-  listRefreshedAt = Date.now();
-  try {
-    await loadConversations();
-    renderConversationList();
-    if (state.current && state.conversations.has(state.current)) {
-      renderChatHead(state.conversations.get(state.current));
-      markRead(); // the open conversation stays read whatever the list said a moment ago
-    }
-  } catch {
-    /* the next round will do */
-  }
-}
-document.addEventListener('visibilitychange', () => document.visibilityState === 'visible' && refreshList());
-
-// After each (re)connect's catch-up the list is read again at once: the server's unread counts
-// are the truth, and a list read just before may have lagged behind the newest stored messages
-client.on('synced', () => {
-  if (state.current) markRead();
-  refreshList({ force: freshConnection });
-  freshConnection = false;
-});
-client.on('state', (status) => {
-  if (status === 'open') freshConnection = true;
-});
-client.on('logged_out', () => window.location.assign('/login'));
-client.on('state', (status, detail) => {
-  if (status === 'logged_out') {
-    window.location.assign(`/login?next=${encodeURIComponent(window.location.pathname)}`);
-    return;
-  }
-  renderBanner(status, detail);
-});
 
 export function typingNames(conversationId) {
   const typers = state.typing.get(conversationId);
@@ -247,12 +115,12 @@ export function typingNames(conversationId) {
   return names.length === 1 ? names[0] : names.length === 2 ? `${names[0]} and ${names[1]}` : `${names.length} people`;
 }
 
-function clearTyping(conversationId, userId) {
+export function clearTyping(conversationId, userId) {
   const typers = state.typing.get(conversationId);
   if (typers && typers.delete(userId)) renderTyping();
 }
 
-function renderTyping() {
+export function renderTyping() {
   const names = state.current ? typingNames(state.current) : '';
   $('typing-indicator').textContent = names ? `${names} ${names.includes(' and ') || /people$/.test(names) ? 'are' : 'is'} typing…` : '';
   if (state.current) renderChatHead(state.conversations.get(state.current));
@@ -262,7 +130,7 @@ function renderTyping() {
 // ---------------------------------------------------------------- connection banner
 
 let bannerTimer = null;
-function renderBanner(status, detail = {}) {
+export function renderBanner(status, detail = {}) {
   const banner = $('connection-banner');
   clearInterval(bannerTimer);
   body.dataset.connection = status;
@@ -329,7 +197,7 @@ $('mentions-more').addEventListener('click', () => renderMentions({ more: true }
 
 // ---------------------------------------------------------------- in-page notifications
 
-function notifyInPage(conversation, message) {
+export function notifyInPage(conversation, message) {
   if (!('Notification' in window) || Notification.permission !== 'granted' || conversation.muted) return;
   if (!state.me?.settings?.notifications_enabled) return;
   const title = conversation.type === 'group' ? `${userName(message.sender_id)} in ${conversationTitle(conversation)}` : userName(message.sender_id);

@@ -1,10 +1,13 @@
 // The chat view: history pages (newest, older on scrolling up, around a message for a jump),
-// messages grouped by sender and day, ticks, the "New messages" divider, editing and deleting.
+// messages grouped by sender and day, ticks (receipts.js), the "New messages" divider, editing
+// and deleting.
 
 import { api, query } from './api.js';
 import { $, clear, dayKey, dialog, formatClock, formatDay, formatFull, h, paintAvatar, renderBody, toast } from './dom.js';
 import { idCompare } from './ids.js';
-import { client, conversationTitle, fetchConversation, GROUP_GAP_MS, list, ME, otherMember, PAGE, state, userName, usernamesOf } from './model.js';
+import { applyEntry } from './feed.js';
+import { TICK_GLYPHS, tickState } from './receipts.js';
+import { conversationTitle, fetchConversation, GROUP_GAP_MS, list, ME, otherMember, PAGE, state, userName, usernamesOf } from './model.js';
 import { renderConversationList } from './conversation-list.js';
 import { autosize, draftOf } from './composer.js';
 import { closeDetails } from './details.js';
@@ -57,7 +60,6 @@ async function loadNewest(conversationId) {
   try {
     const page = await api.get(`conversations/${conversationId}/messages${query({ limit: PAGE })}`);
     messages.addPage(page.messages, { hasMoreBefore: page.has_more });
-    client.markSeen(page.messages.map((m) => m.id));
   } catch (error) {
     toast(`Could not load the messages: ${error.message}`, { kind: 'error' });
   }
@@ -74,7 +76,6 @@ async function loadOlder() {
   try {
     const page = await api.get(`conversations/${conversationId}/messages${query({ before: messages.oldestId(), limit: PAGE })}`);
     messages.addPage(page.messages, { hasMoreBefore: page.has_more });
-    client.markSeen(page.messages.map((m) => m.id));
     if (state.current === conversationId) {
       renderMessages({ stick: false });
       scroller.scrollTop = scroller.scrollHeight - fromBottom; // keep the reader's place
@@ -98,7 +99,6 @@ async function loadNewer() {
     const more = page.has_more;
     messages.hasMoreAfter = false; // let the page in
     messages.addPage(page.messages, { hasMoreAfter: more });
-    client.markSeen(page.messages.map((m) => m.id));
     if (state.current === conversationId) renderMessages({ stick: false });
   } finally {
     state.loadingOlder = false;
@@ -111,8 +111,7 @@ async function jumpToMessage(conversationId, messageId) {
     try {
       const page = await api.get(`conversations/${conversationId}/messages${query({ around: messageId, limit: PAGE })}`);
       messages.resetWindow(page.messages, { hasMoreBefore: page.has_more_before ?? page.has_more, hasMoreAfter: Boolean(page.has_more_after) });
-      client.markSeen(page.messages.map((m) => m.id));
-    } catch (error) {
+      } catch (error) {
       toast(`Could not load that message: ${error.message}`, { kind: 'error' });
       return;
     }
@@ -159,34 +158,23 @@ export function renderChatHead(conversation) {
     const day = seen ? formatDay(seen) : '';
     const when = day === 'Today' || day === 'Yesterday' ? day.toLowerCase() : `on ${day}`;
     const offline = seen ? `Last seen ${when} at ${formatClock(seen)}` : 'Offline';
-    $('chat-subtitle').textContent = typingNames(conversation.id) ? 'typing…' : status === 'online' ? 'Online' : status ? offline : `@${other?.username || ''}`;
+    const presence = status === 'online' ? 'Online' : status === 'away' ? 'Away' : status ? offline : `@${other?.username || ''}`;
+    $('chat-subtitle').textContent = typingNames(conversation.id) ? 'typing…' : conversation.blocked ? 'Blocked: no messages either way' : presence;
   } else {
     paintAvatar(avatar, { name: conversationTitle(conversation), seed: `g${conversation.id}` });
     $('chat-subtitle').textContent = conversation.members.map((m) => (m.user_id === ME ? 'you' : m.display_name || m.username)).join(', ');
   }
 }
 
-function ownState(conversation, message) {
-  const others = conversation.members.filter((m) => m.user_id !== ME);
-  if (!others.length) return 'sent';
-  const readers = others.filter((m) => idCompare(conversation.readBy.get(m.user_id) || '0', message.id) >= 0);
-  if (readers.length === others.length) return 'read';
-  const delivered = conversation.deliveredTo && others.every((m) => idCompare(conversation.deliveredTo.get(m.user_id) || '0', message.id) >= 0);
-  return delivered ? 'delivered' : 'sent';
+// a tick: its state as a glyph, and as words for title and aria-label ("Read by 2 of 3")
+function ticks(tick) {
+  const dataset = { state: tick.state };
+  if (tick.of !== undefined) Object.assign(dataset, { read: String(tick.read), delivered: String(tick.delivered), of: String(tick.of) });
+  return h('span', { class: `ticks ticks-${tick.state}`, role: 'img', 'aria-label': tick.label, title: tick.label, dataset }, TICK_GLYPHS[tick.state]);
 }
 
-const TICKS = {
-  pending: ['◷', 'Sending'],
-  sent: ['✓', 'Sent'],
-  delivered: ['✓✓', 'Delivered'],
-  read: ['✓✓', 'Read'],
-  failed: ['!', 'Not sent'],
-};
-
-function ticks(kind) {
-  const [symbol, label] = TICKS[kind];
-  return h('span', { class: `ticks ticks-${kind}`, 'aria-label': label, title: label, dataset: { state: kind } }, symbol);
-}
+const PENDING_TICK = { state: 'pending', label: 'Sending' };
+const FAILED_TICK = { state: 'failed', label: 'Not sent' };
 
 export function renderMessages({ stick }) {
   const conversationId = state.current;
@@ -203,8 +191,8 @@ export function renderMessages({ stick }) {
 
   const { stored, pending } = messages.timeline();
   const rows = [
-    ...stored.map((m) => ({ message: m, kind: m.sender_id === ME ? ownState(conversation, m) : null })),
-    ...(messages.hasMoreAfter ? [] : pending.map((p) => ({ message: { ...p, id: null, sender_id: ME, mentions: [], deleted: false }, kind: p.failed ? 'failed' : 'pending' }))),
+    ...stored.map((m) => ({ message: m, tick: m.sender_id === ME ? tickState(conversation, m.id, ME) : null })),
+    ...(messages.hasMoreAfter ? [] : pending.map((p) => ({ message: { ...p, id: null, sender_id: ME, mentions: [], deleted: false }, tick: p.failed ? FAILED_TICK : PENDING_TICK }))),
   ];
   let lastDay = null;
   let group = null;
@@ -239,7 +227,7 @@ export function renderMessages({ stick }) {
       group.items = items;
       box.appendChild(group);
     }
-    group.items.appendChild(messageRow(m, row.kind, usernames));
+    group.items.appendChild(messageRow(m, row.tick, usernames));
     prev = m;
   }
   if (caret) {
@@ -253,7 +241,7 @@ export function renderMessages({ stick }) {
   $('jump-latest').hidden = !messages.hasMoreAfter && (stick || atBottom);
 }
 
-function messageRow(m, kind, usernames) {
+function messageRow(m, tick, usernames) {
   const mine = m.sender_id === ME;
   const bodyEl = h('div', { class: 'body' });
   if (m.deleted) bodyEl.appendChild(h('em', { class: 'deleted' }, 'This message was deleted'));
@@ -263,7 +251,7 @@ function messageRow(m, kind, usernames) {
     { class: 'meta' },
     m.edited_at && !m.deleted ? h('span', { class: 'edited', title: `Edited ${formatFull(m.edited_at)}` }, 'edited') : null,
     h('time', { datetime: m.created_at, title: formatFull(m.created_at) }, formatClock(m.created_at)),
-    mine && kind ? ticks(kind) : null,
+    mine && tick ? ticks(tick) : null,
   );
   const attrs = {
     class: `message${m.mentions?.includes(ME) ? ' mentions-me' : ''}${state.highlight && m.id === state.highlight ? ' highlighted' : ''}`,
@@ -282,7 +270,7 @@ function messageRow(m, kind, usernames) {
       ),
     );
   }
-  if (kind === 'failed') {
+  if (tick && tick.state === 'failed') {
     row.appendChild(
       h(
         'div',
@@ -348,10 +336,9 @@ async function deleteMessage(message) {
   }
 }
 
+// the answer of my own edit or delete: applied as the feed entry that will follow it would be
 export function applyUpdate(message) {
-  const conversation = state.conversations.get(message.conversation_id);
-  list(message.conversation_id).upsert(message, { replace: true });
-  if (conversation && conversation.last_message && conversation.last_message.id === message.id) conversation.last_message = message;
+  applyEntry(state, { type: 'message.updated', message });
   if (state.current === message.conversation_id) renderMessages({ stick: false });
   renderConversationList();
 }

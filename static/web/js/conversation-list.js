@@ -3,7 +3,7 @@
 
 import { api, query } from './api.js';
 import { $, clear, formatListTime, h, paintAvatar } from './dom.js';
-import { activityTime, adoptConversation, conversationTitle, list, ME, otherMember, state, userName } from './model.js';
+import { activityTime, adoptConversation, conversationTitle, ME, otherMember, presenceDot, state, userName } from './model.js';
 import { typingNames } from './app.js';
 
 // ---------------------------------------------------------------- conversation list
@@ -32,8 +32,7 @@ function conversationItem(conversation, title) {
     const other = otherMember(conversation);
     const user = state.users.get(other?.user_id) || {};
     paintAvatar(avatar, { name: title, url: user.avatar_url, seed: other?.user_id });
-    const status = state.presence.get(other?.user_id);
-    if (status) presence = h('span', { class: `presence-dot presence-${status}`, title: status });
+    presence = presenceDot(other?.user_id);
   } else {
     paintAvatar(avatar, { name: title, seed: `g${conversation.id}` });
     avatar.classList.add('avatar-group');

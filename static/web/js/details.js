@@ -3,7 +3,7 @@
 
 import { api, query } from './api.js';
 import { $, clear, dialog, h, paintAvatar, toast } from './dom.js';
-import { adoptConversation, fetchConversation, list, ME, rememberUser, state } from './model.js';
+import { adoptConversation, fetchConversation, ME, presenceDot, rememberUser, state } from './model.js';
 import { renderConversationList } from './conversation-list.js';
 import { renderChatHead } from './chat-view.js';
 import { navigate } from './app.js';
@@ -22,6 +22,11 @@ $('chat-details-button').addEventListener('click', () => {
   panel.hidden = false;
   $('chat-details-button').setAttribute('aria-expanded', 'true');
 });
+
+/** Rebuilt when what it shows changed (a rename, a member added or removed, presence). */
+export function renderDetailsIfOpen() {
+  if (!$('chat-details').hidden) renderDetails();
+}
 
 function renderDetails() {
   const conversation = state.conversations.get(state.current);
@@ -70,7 +75,7 @@ function renderDetails() {
       h(
         'li',
         {},
-        paintAvatar(h('span', { class: 'avatar small', 'aria-hidden': 'true' }), { name: m.display_name || m.username, seed: m.user_id, url: state.users.get(m.user_id)?.avatar_url }),
+        h('span', { class: 'avatar-wrap' }, paintAvatar(h('span', { class: 'avatar small', 'aria-hidden': 'true' }), { name: m.display_name || m.username, seed: m.user_id, url: state.users.get(m.user_id)?.avatar_url }), m.user_id === ME ? null : presenceDot(m.user_id)),
         h('span', { class: 'member-name' }, m.user_id === ME ? `${m.display_name || m.username} (you)` : m.display_name || m.username, m.role !== 'member' ? h('span', { class: 'role' }, m.role) : null),
         canRemove
           ? h('button', { type: 'button', class: 'link-button danger', onclick: () => removeMember(conversation, m) }, m.user_id === ME ? 'Leave' : 'Remove')

@@ -1,10 +1,11 @@
 // What the app knows, shared by its views: the logged-in user, conversations, message lists,
-// users and presence (one `state`), the ChatClient, and small helpers that read them.
+// users and presence (one `state`, which is also the model the change feed applies to: feed.js),
+// the ChatClient, and small helpers that read them.
 
 import { api } from './api.js';
 import { ChatClient, DiscoveryError } from './client.js';
-import { $ } from './dom.js';
-import { idCompare, idMax } from './ids.js';
+import { h } from './dom.js';
+import { conversationAdopt, presenceAdopt, rememberUserIn } from './feed.js';
 import { MessageList } from './store.js';
 import { loadPresence } from './conversation-list.js';
 
@@ -18,10 +19,11 @@ export const TYPING_SEND_MS = 3000;
 
 export const state = {
   me: null,
-  conversations: new Map(), // id → conversation payload (+ readBy, lastKnownId)
+  myId: ME,
+  conversations: new Map(), // id → conversation payload (+ readBy, deliveredTo, lastKnownId, counted)
   lists: new Map(), // id → MessageList
   users: new Map(), // id → {id, username, display_name, avatar_url}
-  presence: new Map(), // user id → status
+  presence: new Map(), // user id → online, away or offline
   lastSeen: new Map(), // user id → last_active_at (ISO)
   current: null, // open conversation id
   view: 'empty',
@@ -71,9 +73,15 @@ export function userName(userId) {
 }
 
 export function rememberUser(user) {
-  if (!user || user.id === undefined) return;
-  const known = state.users.get(user.id) || {};
-  state.users.set(user.id, { ...known, ...user });
+  rememberUserIn(state, user);
+  if (user) presenceAdopt(state, user.id, user.presence); // friends' payloads carry it
+}
+
+/** The presence dot of a user whose presence is known (null otherwise), its state as text too. */
+export function presenceDot(userId) {
+  const status = state.presence.get(userId);
+  if (!status) return null;
+  return h('span', { class: `presence-dot presence-${status}`, title: status, role: 'img', 'aria-label': status, dataset: { presence: status } });
 }
 
 export function otherMember(conversation) {
@@ -101,29 +109,24 @@ export function activityTime(conversation) {
 }
 
 export function adoptConversation(payload) {
-  const known = state.conversations.get(payload.id);
-  const conversation = {
-    ...payload,
-    readBy: known?.readBy || new Map(),
-    lastKnownId: idMax(known?.lastKnownId || '0', lastMessageId(payload)),
-  };
-  for (const m of payload.members || []) {
-    rememberUser({ id: m.user_id, username: m.username, display_name: m.display_name });
-    if (m.last_read_message_id) conversation.readBy.set(m.user_id, idMax(conversation.readBy.get(m.user_id) || '0', m.last_read_message_id));
-  }
-  if (known && known.last_message && payload.last_message && idCompare(known.last_message.id, payload.last_message.id) > 0) {
-    conversation.last_message = known.last_message;
-  }
-  state.conversations.set(payload.id, conversation);
-  return conversation;
+  return conversationAdopt(state, payload);
 }
 
-export async function fetchConversation(conversationId) {
-  try {
-    const conversation = adoptConversation(await api.get(`conversations/${conversationId}`));
-    if (conversation.type === 'direct') loadPresence(); // a new face in the list: their dot
-    return conversation;
-  } catch {
-    return null;
+const fetching = new Map(); // conversation id → the GET under way
+
+/** GET conversations/{id} into the state (one request at a time per conversation); null if refused. */
+export function fetchConversation(conversationId) {
+  if (!fetching.has(conversationId)) {
+    const request = api.get(`conversations/${conversationId}`).then(
+      (payload) => {
+        const conversation = adoptConversation(payload);
+        if (conversation.type === 'direct' && !state.presence.has(otherMember(conversation)?.user_id)) loadPresence();
+        return conversation;
+      },
+      () => null,
+    );
+    fetching.set(conversationId, request);
+    request.finally(() => fetching.delete(conversationId));
   }
+  return fetching.get(conversationId);
 }

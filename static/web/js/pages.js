@@ -98,9 +98,9 @@ export async function peopleView(root, ctx) {
         friends.results,
         (f) => {
           ctx.rememberUser(f.user);
-          const status = ctx.state.presence.get(f.user.id);
+          const status = ctx.state.presence.get(f.user.id); // from f.user.presence or a presence frame
           const item = person(f.user, button('Message', () => ctx.startDirect(f.user.id), { name: `Message ${f.user.username}` }), button('Unfriend', () => act(() => api.del(`friends/${f.user.id}`)), { name: `Unfriend ${f.user.username}` }));
-          if (status) item.querySelector('.avatar').after(h('span', { class: `presence-dot presence-${status}`, title: status }));
+          if (status) item.querySelector('.avatar').after(h('span', { class: `presence-dot presence-${status}`, title: status, role: 'img', 'aria-label': status, dataset: { presence: status } }));
           return item;
         },
         'No friends yet: find people above.',
