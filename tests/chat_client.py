@@ -9,13 +9,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from tests.stack import api_call
+from tests.stack import Stack, api_call
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@dataclass
+class Account:
+    user_id: int
+    username: str
+    token: str
+
+
+def register(stack: Stack, prefix: str = "u") -> Account:
+    """A new user registered through the API (a unique name per call)."""
+    username = f"{prefix}{uuid.uuid4().hex[:10]}"
+    status, body = api_call(
+        stack.api,
+        "POST",
+        "auth/register",
+        {"username": username, "email": f"{username}@example.com", "password": PASSWORD},
+    )
+    assert status == 201, body
+    return Account(user_id=body["user"]["id"], username=username, token=body["token"])
 
 
 class Device:
@@ -31,8 +55,13 @@ class Device:
         self.outbox: dict[str, dict[str, Any]] = {}  # client_msg_id -> frame, until acked
         self.acks: dict[str, int] = {}  # client_msg_id -> message id
         self.live: list[int] = []  # ids of the message.new frames received
+        self.live_at: dict[int, float] = {}  # message id -> wall-clock time its message.new came
         self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.closed_with: int | None = None
+        self.close_codes: list[int | None] = []  # every close of this device's sockets, in order
+        self.errors: list[dict[str, Any]] = []  # every error frame
+        self.ack_times: dict[str, float] = {}  # client_msg_id -> time.monotonic() of its ack
+        self.sync_has_more = False  # the last sync.batch said more is waiting
         self._reader: asyncio.Task[None] | None = None
         # the change feed as applied: each entry once, in the order first applied
         self.entries: dict[int, dict[str, Any]] = {}  # feed id -> entry
@@ -81,13 +110,16 @@ class Device:
                 if kind == "message.ack":
                     sent = self.outbox.pop(frame["client_msg_id"], None)
                     self.acks[frame["client_msg_id"]] = int(frame["message_id"])
+                    self.ack_times.setdefault(frame["client_msg_id"], time.monotonic())
                     if sent is not None:  # my own message is part of what this device has
                         self._see({**sent, "id": frame["message_id"], "sender_id": self.user_id})
                 elif "feed_id" in frame:
                     if kind == "message.new":
                         self.live.append(int(frame["message"]["id"]))
+                        self.live_at[int(frame["message"]["id"])] = time.time()
                     self.apply(frame)
                 elif kind == "sync.batch":
+                    self.sync_has_more = bool(frame["has_more"])
                     for entry in frame["entries"]:
                         self.apply(entry)
                 elif kind == "sync.done":
@@ -95,12 +127,15 @@ class Device:
                 elif kind == "sync.reset_required":
                     self.reset_required = True
                     self.cur_max = int(frame["cur_max_message_id"])
+                elif kind == "error":
+                    self.errors.append(frame)
                 await self.frames.put(frame)
         except websockets.ConnectionClosed as exc:
             self.closed_with = exc.rcvd.code if exc.rcvd else None
         finally:
             if self.closed_with is None and ws.close_code is not None:
                 self.closed_with = ws.close_code
+            self.close_codes.append(self.closed_with)
 
     def apply(self, entry: dict[str, Any]) -> None:
         """A feed entry, live or from a sync batch; one already applied changes nothing."""
@@ -182,9 +217,9 @@ class Device:
             "body": body,
         }
         self.outbox[client_msg_id] = frame
-        assert self.ws is not None
-        with contextlib.suppress(websockets.ConnectionClosed):
-            await self.ws.send(json.dumps(frame))
+        if self.ws is not None:  # else it waits in the outbox for the next connection
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await self.ws.send(json.dumps(frame))
         return client_msg_id
 
     async def resend_outbox(self) -> None:

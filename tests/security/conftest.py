@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from django.db import connection
 
 from conftest import cassandra_truncate
-from tests.chat_client import Device
-from tests.stack import Stack, api_call
 
-PASSWORD = "correct-horse-battery-staple"
+# the security tests take their accounts from the test client
+from tests.chat_client import PASSWORD, Account, Device
+from tests.chat_client import register as register
+from tests.stack import Stack, api_call
 
 
 # package scope: stopped once the package's tests are done, so that it never runs beside the stacks
@@ -40,26 +40,6 @@ def security_stack(django_db_setup: None, cassandra_keyspace: str) -> Iterator[S
         },
     ) as s:
         yield s
-
-
-@dataclass
-class Account:
-    user_id: int
-    username: str
-    token: str
-
-
-def register(stack: Stack, prefix: str = "u") -> Account:
-    """A new user registered through the API (a unique name per call)."""
-    username = f"{prefix}{uuid.uuid4().hex[:10]}"
-    status, body = api_call(
-        stack.api,
-        "POST",
-        "auth/register",
-        {"username": username, "email": f"{username}@example.com", "password": PASSWORD},
-    )
-    assert status == 201, body
-    return Account(user_id=body["user"]["id"], username=username, token=body["token"])
 
 
 def login(stack: Stack, account: Account, name: str = "phone") -> Device:

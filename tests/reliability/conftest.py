@@ -1,0 +1,75 @@
+"""The fault suite's one stack (fault_stack.py), shared by the package's fault tests and stopped
+when they are done; started only by the tests that ask for it."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from conftest import cassandra_truncate
+from tests.reliability.fault_stack import FaultStack
+from tests.reliability.proxy import ProxyProcess
+from tests.reliability.redis_server import PrivateRedis
+from tests.stack import Stack
+
+
+@pytest.fixture(scope="package")
+def faults(
+    django_db_setup: None, cassandra_keyspace: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FaultStack]:
+    # a new PostgreSQL test database numbers users from 1 again: earlier runs' history must go
+    cassandra_truncate(cassandra_keyspace)
+    private_redis = PrivateRedis(tmp_path_factory.mktemp("fault-redis"))
+    private_redis.start()
+    db = settings.DATABASES["default"]
+    proxy = ProxyProcess(
+        {
+            "redis": ("127.0.0.1", private_redis.port),
+            "cassandra": (settings.CASSANDRA_HOSTS[0], settings.CASSANDRA_PORT),
+            "postgres": (str(db["HOST"]), int(str(db["PORT"]))),
+        }
+    )
+    proxy.start()
+    try:
+        with Stack.running(
+            "chat-faults-",
+            extra_env={
+                "POSTGRES_DB": str(connection.settings_dict["NAME"]),
+                "POSTGRES_HOST": "127.0.0.1",
+                "POSTGRES_PORT": str(proxy.ports["postgres"]),
+                "POSTGRES_CONNECT_TIMEOUT": "2",
+                "REDIS_HOST": "127.0.0.1",
+                "REDIS_PORT": str(proxy.ports["redis"]),
+                "TEST_REDIS_DB": "0",
+                "CASSANDRA_HOSTS": "127.0.0.1",
+                "CASSANDRA_PORT": str(proxy.ports["cassandra"]),
+                "CASSANDRA_REQUEST_TIMEOUT": "5",
+                # a dead server leaves discovery within seconds; a drain takes one second
+                "CHAT_REGISTRY_TTL": "4",
+                "CHAT_REGISTRY_REFRESH": "1",
+                "CHAT_DRAIN_GRACE": "1",
+                # a task of a killed worker is handed to another after 5 s
+                "CELERY_VISIBILITY_TIMEOUT": "5",
+                # the load of these tests comes from few users and one address
+                "CHAT_RATE_LIMIT_MESSAGES": "100000",
+                "CHAT_BUDGET_SYNC": "1000",
+                "API_THROTTLE_ANON": "100000/min",
+                "API_THROTTLE_USER": "100000/min",
+            },
+        ) as stack:
+            fault_stack = FaultStack(stack=stack, redis=private_redis, proxy=proxy)
+            try:
+                fault_stack.wait_registered()
+                yield fault_stack
+            finally:
+                if fault_stack.report.exists():  # the rows of this run outlive the stack's var/
+                    kept = tmp_path_factory.getbasetemp() / "reliability.json"
+                    shutil.copy(fault_stack.report, kept)
+                    print(f"\nreliability rows: {kept}")
+    finally:
+        proxy.stop()
+        private_redis.stop()
