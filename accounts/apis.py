@@ -112,7 +112,10 @@ class RegisterApi(APIView):
             display_name=params["display_name"],
         )
         result = _login(request, identifier=params["username"], password=params["password"], params=params)
-        return Response(auth_response_body(request=request, result=result), status=status.HTTP_201_CREATED)
+        return Response(
+            auth_response_body(request=request, result=result, region=params.get("region")),
+            status=status.HTTP_201_CREATED,
+        )
 
 
 def _login(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from rest_framework import status
 
 from chatproject.errors import Conflict, Forbidden, ServiceError
@@ -17,6 +18,10 @@ class LockedOut(ServiceError):
     code = "locked_out"
     http_status = status.HTTP_429_TOO_MANY_REQUESTS
     default_message = "Too many failed logins; this account or address is locked for a while."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = int(settings.AXES_COOLOFF_TIME.total_seconds())
 
 
 class CsrfFailed(Forbidden):

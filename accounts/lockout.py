@@ -59,6 +59,12 @@ def axes_lockout_response(
     request: HttpRequest, original_response: HttpResponse | None, credentials: dict[str, Any] | None
 ) -> HttpResponse:
     error = LockedOut()
+    response: HttpResponse
     if request.path.startswith("/api/"):
-        return JsonResponse(error.as_body(), status=error.http_status)
-    return HttpResponse(error.message, status=error.http_status, content_type="text/plain; charset=utf-8")
+        response = JsonResponse(error.as_body(), status=error.http_status)
+    else:
+        response = HttpResponse(
+            error.message, status=error.http_status, content_type="text/plain; charset=utf-8"
+        )
+    response["Retry-After"] = str(error.retry_after_seconds)
+    return response

@@ -6,6 +6,7 @@ Output serializers are read-only views of models; input serializers only validat
 
 from __future__ import annotations
 
+import zoneinfo
 from typing import Any
 
 from django.conf import settings
@@ -48,6 +49,35 @@ class LocalTimeField(serializers.TimeField):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(format="%H:%M", **kwargs)
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "password",
+        "writeOnly": True,
+        "minLength": 8,
+        "maxLength": 128,
+        # Django's password validators: at least 8 characters, not all digits; the others (not a
+        # common password, not like the username) cannot be said in a schema
+        "pattern": r"\D",
+    }
+)
+class NewPasswordField(serializers.CharField):
+    """A password being set: its rules are Django's AUTH_PASSWORD_VALIDATORS, checked by the service."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=128, write_only=True, trim_whitespace=False, **kwargs)
+
+
+@extend_schema_field(
+    {"type": "string", "enum": sorted(zoneinfo.available_timezones()), "example": "Europe/Paris"}
+)
+class TimeZoneField(serializers.CharField):
+    """An IANA time zone name."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=64, validators=[validate_time_zone], **kwargs)
 
 
 # --- output
@@ -175,7 +205,7 @@ class BlockSerializer(serializers.ModelSerializer[Block]):
 class RegisterInputSerializer(serializers.Serializer[Any]):
     username = serializers.CharField(min_length=3, max_length=32, validators=[username_validator])
     email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+    password = NewPasswordField()
     display_name = serializers.CharField(max_length=64, required=False, default="", allow_blank=True)
     device_name = serializers.CharField(max_length=64, required=False, default="", allow_blank=True)
     session = serializers.BooleanField(
@@ -193,11 +223,14 @@ class LoginInputSerializer(serializers.Serializer[Any]):
     session = serializers.BooleanField(
         required=False, default=False, help_text="Browser: start a session (CSRF checked) instead of a token."
     )
+    region = serializers.CharField(
+        required=False, max_length=64, help_text="The client's region, for choosing a chat server."
+    )
 
 
 class PasswordChangeInputSerializer(serializers.Serializer[Any]):
     old_password = serializers.CharField(max_length=128, trim_whitespace=False)
-    new_password = serializers.CharField(max_length=128, trim_whitespace=False)
+    new_password = NewPasswordField()
 
 
 class SettingsInputSerializer(serializers.Serializer[Any]):
@@ -214,7 +247,7 @@ class MeUpdateInputSerializer(serializers.Serializer[Any]):
     email = serializers.EmailField(max_length=254, required=False)
     bio = serializers.CharField(max_length=500, required=False, allow_blank=True)
     status_text = serializers.CharField(max_length=140, required=False, allow_blank=True)
-    time_zone = serializers.CharField(max_length=64, required=False, validators=[validate_time_zone])
+    time_zone = TimeZoneField(required=False)
     settings = SettingsInputSerializer(required=False)
 
     def flat_changes(self) -> dict[str, Any]:

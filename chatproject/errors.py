@@ -27,6 +27,8 @@ class ServiceError(Exception):
     frame_code: str | None = None
     http_status: int = status.HTTP_400_BAD_REQUEST
     default_message = "The request is not valid."
+    # a 429 or 503 says when to try again (the Retry-After header, in seconds)
+    retry_after_seconds: int = 1
 
     def __init__(self, message: str | None = None, *, fields: dict[str, list[str]] | None = None) -> None:
         self.message = message or self.default_message
@@ -84,6 +86,8 @@ class RateLimited(ServiceError):
     def __init__(self, message: str | None = None, *, retry_after_ms: int | None = None) -> None:
         super().__init__(message)
         self.retry_after_ms = retry_after_ms
+        if retry_after_ms is not None:
+            self.retry_after_seconds = max(1, -(-retry_after_ms // 1000))
 
     def as_frame(self, ref: str | None = None) -> dict[str, Any]:
         frame = super().as_frame(ref)
@@ -152,7 +156,10 @@ def _discard_body(request: Any) -> None:
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF EXCEPTION_HANDLER: every 4xx leaves the API in the one error body."""
     if isinstance(exc, ServiceError):
-        return Response(exc.as_body(), status=exc.http_status)
+        answer = Response(exc.as_body(), status=exc.http_status)
+        if exc.http_status in (status.HTTP_429_TOO_MANY_REQUESTS, status.HTTP_503_SERVICE_UNAVAILABLE):
+            answer["Retry-After"] = str(exc.retry_after_seconds)
+        return answer
     if isinstance(exc, RequestDataTooBig):  # DATA_UPLOAD_MAX_MEMORY_SIZE, checked on Content-Length
         _discard_body(context.get("request"))
         error = TooLarge(f"The body is over the limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
@@ -178,6 +185,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         body = {"error": {"code": code, "message": str(detail), "fields": {}}}
     response.data = body
+    if response.status_code == status.HTTP_429_TOO_MANY_REQUESTS and "Retry-After" not in response:
+        response["Retry-After"] = "1"  # DRF leaves it out when the wait rounds to 0
     return response
 
 
@@ -189,7 +198,7 @@ def api_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 # the error body in the OpenAPI schema (component `Error`); `ERROR_SCHEMA` refers to it
-_ERROR_COMPONENT: dict[str, Any] = {
+ERROR_COMPONENT: dict[str, Any] = {
     "type": "object",
     "required": ["error"],
     "properties": {
@@ -208,34 +217,3 @@ _ERROR_COMPONENT: dict[str, Any] = {
     },
 }
 ERROR_SCHEMA: dict[str, Any] = {"$ref": "#/components/schemas/Error"}
-
-
-# the 4xx any endpoint can give: bad input, not logged in, forbidden, not found, throttled
-_COMMON_ERROR_STATUSES = {
-    "400": "Invalid input; `fields` tells which fields and why.",
-    "401": "Not logged in, or the token was revoked.",
-    "403": "Not allowed (or CSRF failed for a session).",
-    "404": "Not found.",
-    "429": "Too many requests, or locked out after failed logins.",
-}
-
-
-def openapi_error_responses(
-    result: dict[str, Any], generator: Any, request: Any, public: bool
-) -> dict[str, Any]:
-    """drf-spectacular postprocessing hook: document the error body under every common 4xx."""
-    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = _ERROR_COMPONENT
-    content = {"application/json": {"schema": ERROR_SCHEMA}}
-    for operations in result.get("paths", {}).values():
-        for operation in operations.values():
-            responses = operation.setdefault("responses", {})
-            for code, description in _COMMON_ERROR_STATUSES.items():
-                responses.setdefault(code, {"description": description, "content": content})
-            if "requestBody" in operation:
-                responses.setdefault(
-                    "415", {"description": "The body's content type is not accepted.", "content": content}
-                )
-                responses.setdefault(
-                    "413", {"description": "The body is over the size limit.", "content": content}
-                )
-    return result

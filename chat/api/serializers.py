@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from chat.domain.snowflake import MAX_ID
 from chat.protocol import message_payload, time_text
 from chat.selectors import ConversationSummary
+from chat.services import CLIENT_MSG_ID_RE
 from presence.serializers import PresenceFieldsDoc
 
 
@@ -53,13 +56,34 @@ class MemberInput(serializers.Serializer):
     user_id = _id_field()
 
 
+# a message body: 1 to CHAT_MESSAGE_MAX_LENGTH characters, not only whitespace (`\S`: at least one
+# character that is not). The service checks it (chat.services.messages), so that REST and
+# WebSocket sends give the same answers: over the length is 413 too_large, not 400.
+@extend_schema_field(
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": settings.CHAT_MESSAGE_MAX_LENGTH,
+        "pattern": r"\S",
+        "example": "See you at 8 @bob",
+    }
+)
+class MessageBodyField(serializers.CharField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_blank=True, trim_whitespace=False, **kwargs)
+
+
 class MessageCreateInput(serializers.Serializer):
-    client_msg_id = serializers.CharField(max_length=64, help_text="the sending device's id for this message")
-    body = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    client_msg_id = serializers.RegexField(
+        CLIENT_MSG_ID_RE.pattern,
+        max_length=64,
+        help_text="the sending device's id for this message (a UUID, say): resending it is idempotent",
+    )
+    body = MessageBodyField()
 
 
 class MessageEditInput(serializers.Serializer):
-    body = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    body = MessageBodyField()
 
 
 class ReadInput(serializers.Serializer):

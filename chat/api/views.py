@@ -47,6 +47,9 @@ from chatproject.errors import ERROR_SCHEMA
 from presence.selectors import presence_fields_for_viewer
 
 TAGS = ["conversations"]
+GROUP_FULL = {
+    409: OpenApiResponse(ERROR_SCHEMA, description="The group has reached its member limit (`group_full`).")
+}
 
 
 def _me(request: Request) -> User:
@@ -93,7 +96,7 @@ class ConversationListApi(APIView):
     @extend_schema(
         tags=TAGS,
         request=ConversationCreateInput,
-        responses={200: ConversationDoc, 201: ConversationDoc},
+        responses={200: ConversationDoc, 201: ConversationDoc, **GROUP_FULL},
         summary="Open a direct conversation (200 if it exists) or create a group (201)",
     )
     def post(self, request: Request) -> Response:
@@ -134,7 +137,7 @@ class ConversationMembersApi(APIView):
     @extend_schema(
         tags=TAGS,
         request=MemberInput,
-        responses={200: ConversationDoc, 201: ConversationDoc},
+        responses={200: ConversationDoc, 201: ConversationDoc, **GROUP_FULL},
         summary="Add a member to a group (200 if already a member)",
     )
     def post(self, request: Request, conversation_id: int) -> Response:
@@ -149,9 +152,11 @@ class ConversationMembersApi(APIView):
 
     @extend_schema(
         tags=TAGS,
-        request=MemberInput,
+        parameters=[MemberInput],
+        request=None,
         responses={204: None},
-        summary="Leave a group (my own user_id) or remove a member (owner and admins)",
+        summary="Leave a group (my own user_id) or remove a member (owner and admins); "
+        "user_id in the query (or, for clients that send DELETE bodies, in a JSON body)",
     )
     def delete(self, request: Request, conversation_id: int) -> Response:
         data = _parse(MemberInput, request.data or request.query_params)
@@ -183,7 +188,20 @@ class MessageListApi(APIView):
     @extend_schema(
         tags=TAGS,
         request=MessageCreateInput,
-        responses={200: MessageDoc, 201: MessageDoc},
+        responses={
+            200: MessageDoc,
+            201: MessageDoc,
+            409: OpenApiResponse(
+                ERROR_SCHEMA,
+                description="The client_msg_id was used for a message in another conversation "
+                "(`client_msg_id_reused`).",
+            ),
+            503: OpenApiResponse(
+                ERROR_SCHEMA,
+                description="Not stored in time (`store_timeout`), not queued (`unavailable`) or the "
+                "service is overloaded (`overloaded`): send again with the same client_msg_id.",
+            ),
+        },
         summary="Send a message (201); resending a client_msg_id returns the stored message (200)",
     )
     def post(self, request: Request, conversation_id: int) -> Response:
@@ -214,7 +232,13 @@ class MessageDetailApi(APIView):
     throttle_classes = [*APIView.throttle_classes, MessageChangeThrottle]
 
     @extend_schema(
-        tags=TAGS, request=MessageEditInput, responses={200: MessageDoc}, summary="Edit my message"
+        tags=TAGS,
+        request=MessageEditInput,
+        responses={
+            200: MessageDoc,
+            409: OpenApiResponse(ERROR_SCHEMA, description="The message was deleted (`message_deleted`)."),
+        },
+        summary="Edit my message",
     )
     def patch(self, request: Request, conversation_id: int, message_id: int) -> Response:
         data = _parse(MessageEditInput, request.data)

@@ -355,7 +355,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "chatproject.errors.openapi_error_responses",
+        "chatproject.openapi.openapi_contract",
     ],
     # `<id:...>` in URLs (accounts.urls.IdConverter): a positive 64-bit integer
     "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}},
