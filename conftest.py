@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.test import Client
 from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
@@ -100,6 +101,17 @@ def bob(db: None) -> object:
 @pytest.fixture
 def carol(db: None) -> object:
     return UserFactory(username="carol", display_name="Carol")
+
+
+@pytest.fixture
+def operator(db: None) -> Client:
+    """A Django test client logged in to the admin as a superuser ("root")."""
+    from accounts.models import User
+
+    root = User.objects.create_superuser(username="root", email="root@example.com", password="x")
+    client = Client()
+    client.force_login(root)
+    return client
 
 
 @pytest.fixture

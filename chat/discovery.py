@@ -77,3 +77,18 @@ def chat_assignment_for_login(*, user_id: int, device_id: str, region: str | Non
         return {"chat_server": None, "ticket": None}
     body = assignment.as_dict()
     return {"chat_server": body["chat_server"], "ticket": body["ticket"]}
+
+
+def chat_servers_live() -> list[ChatServerEntry]:
+    """Every chat server in the registry, by region then id (the admin's chat servers page)."""
+    return sorted(redis_keys.servers_live(get_redis()), key=lambda s: (s.region, s.id))
+
+
+def chat_server_drain(*, server_id: str) -> None:
+    """Ask a live chat server to drain, as SIGTERM would (the admin): discovery stops choosing it
+    at once; it tells its clients `server.draining`, closes their sockets and stops.
+
+    Raises: NoChatServer (no live entry has this id).
+    """
+    if not redis_keys.registry_drain_request(get_redis(), server_id):
+        raise NoChatServer(f"No live chat server {server_id!r}.")

@@ -5,6 +5,7 @@ unique constraint, so a pair can never get two. A group has a title and an owner
 `last_read_message_id` and `last_delivered_message_id` are Snowflakes
 (0: nothing read / delivered). `last_message_id`/`last_activity_at` on the
 conversation order the conversation list and let unread counts skip conversations with nothing new.
+An archived conversation (`archived_at`, set by an operator) keeps its history and refuses sends.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class Conversation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_message_id = models.BigIntegerField(default=0)
     last_activity_at = models.DateTimeField(auto_now_add=True)
+    # set by an operator (the admin): the history stays readable, new messages are refused
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

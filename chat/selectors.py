@@ -209,6 +209,34 @@ def message_history(
     )
 
 
+def message_find(*, conversation_id: int, message_id: int) -> StoredMessage | None:
+    """Any message of any conversation, for an operator (no membership check)."""
+    if not (0 < conversation_id <= MAX_ID and 0 < message_id <= MAX_ID):
+        return None
+    return message_store.message_get(conversation_id=conversation_id, message_id=message_id)
+
+
+def messages_find_by_sender(
+    *, conversation_id: int, sender_id: int, limit: int, scan: int
+) -> tuple[list[StoredMessage], bool]:
+    """For an operator: the newest `limit` messages of `sender_id` among the newest `scan` of the
+    conversation, newest first, and whether older ones were left unread (history is partitioned
+    by conversation, not by sender, so this walks pages back)."""
+    found: list[StoredMessage] = []
+    before: int | None = None
+    seen = 0
+    while seen < scan and len(found) < limit:
+        page = message_store.conversation_history(
+            conversation_id=conversation_id, before=before, limit=min(200, scan - seen)
+        )
+        seen += len(page.messages)
+        found.extend(m for m in page.messages if m.sender_id == sender_id)
+        if not page.has_more or not page.messages:
+            return found[:limit], False
+        before = page.messages[-1].id
+    return found[:limit], True
+
+
 def _member_conversation_ids(user_id: int) -> set[int]:
     return set(Membership.objects.filter(user_id=user_id).values_list("conversation_id", flat=True))
 
@@ -287,6 +315,7 @@ class SendRules:
     member_ids: frozenset[int]
     blocked: bool  # a direct conversation whose two users have blocked one another
     active_ids: frozenset[int] = frozenset()  # members whose account is active (may send)
+    archived: bool = False  # archived by an operator: no sends
 
 
 @dataclass(frozen=True)
@@ -353,22 +382,27 @@ def _send_rules_read(*, conversation_id: int) -> SendRules:
     rows = (
         list(
             Membership.objects.filter(conversation_id=conversation_id).values_list(
-                "user__username", "user_id", "conversation__kind", "user__is_active"
+                "user__username",
+                "user_id",
+                "conversation__kind",
+                "user__is_active",
+                "conversation__archived_at",
             )
         )
         if 0 < conversation_id <= MAX_ID
         else []
     )
-    members = {name.lower(): uid for name, uid, _, _ in rows}
+    members = {name.lower(): uid for name, uid, *_ in rows}
     blocked = False
     if rows and rows[0][2] == ConversationKind.DIRECT and len(rows) == 2:
-        first, second = (uid for _, uid, _, _ in rows)
+        first, second = (uid for _, uid, *_ in rows)
         blocked = user_blocked_between(user_id=first, other_id=second)
     return SendRules(
         members=members,
-        member_ids=frozenset(uid for _, uid, _, _ in rows),
+        member_ids=frozenset(uid for _, uid, *_ in rows),
         blocked=blocked,
-        active_ids=frozenset(uid for _, uid, _, active in rows if active),
+        active_ids=frozenset(uid for _, uid, _, active, _ in rows if active),
+        archived=bool(rows) and rows[0][4] is not None,
     )
 
 

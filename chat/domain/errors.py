@@ -36,6 +36,16 @@ class AccountInactive(Forbidden):
     default_message = "This account is deactivated."
 
 
+class ConversationArchived(Forbidden):
+    """An operator archived the conversation: its history stays, new messages are refused.
+
+    REST answers 403 `conversation_archived`; the WebSocket error frame says `forbidden`, which
+    clients already treat as final (an outbox does not resend it)."""
+
+    code = "conversation_archived"
+    default_message = "This conversation is archived; no new messages can be sent."
+
+
 class NotMessageSender(Forbidden):
     default_message = "Only the sender may change a message."
 

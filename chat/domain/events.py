@@ -143,11 +143,28 @@ class DeviceSocketsClose:
     except_device: str | None
 
 
-DeliveryEvent = FrameToUsers | FrameToSocket | BatchDone | SendRulesStale | SocketClose | DeviceSocketsClose
+@dataclass(frozen=True, slots=True)
+class ServerDrain:
+    """An operator asked this chat server to drain (the admin): the same drain as on SIGTERM."""
+
+    KIND: ClassVar[str] = "drain"
+
+
+DeliveryEvent = (
+    FrameToUsers | FrameToSocket | BatchDone | SendRulesStale | SocketClose | DeviceSocketsClose | ServerDrain
+)
 
 _KINDS: dict[str, type[DeliveryEvent]] = {
     cls.KIND: cls
-    for cls in (FrameToUsers, FrameToSocket, BatchDone, SendRulesStale, SocketClose, DeviceSocketsClose)
+    for cls in (
+        FrameToUsers,
+        FrameToSocket,
+        BatchDone,
+        SendRulesStale,
+        SocketClose,
+        DeviceSocketsClose,
+        ServerDrain,
+    )
 }
 _FIELDS: dict[str, tuple[str, ...]] = {
     kind: tuple(f.name for f in fields(cls)) for kind, cls in _KINDS.items()

@@ -1,4 +1,5 @@
-"""The chat server's life cycle under daphne: start the runtime with the reactor, drain on SIGTERM."""
+"""The chat server's life cycle under daphne: start the runtime with the reactor, drain on SIGTERM
+or when an operator asks for it."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ def install_daphne_hooks() -> None:
 
     def _start() -> None:
         signal.signal(signal.SIGTERM, _on_sigterm)
+        # an operator's drain (the admin) is a SIGTERM that came through Redis
+        chat_runtime().on_drain_request = lambda: _on_sigterm(signal.SIGTERM, None)
         tasks.append(asyncio.ensure_future(chat_runtime().ensure_started()))
 
     reactor.callWhenRunning(_start)

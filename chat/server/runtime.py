@@ -10,7 +10,9 @@ One `ChatServerRuntime` per daphne process:
   servers, for typing and read events) publish batches of already-serialised frames, and writes
   them to the local sockets of the users they name;
 - on SIGTERM it **drains**: leaves discovery, tells every client `server.draining`, and closes
-  the sockets (code 4503) after CHAT_DRAIN_GRACE seconds.
+  the sockets (code 4503) after CHAT_DRAIN_GRACE seconds. An operator's drain (the admin's chat
+  servers page) arrives as a `ServerDrain` delivery event, or is found in the registry at the
+  next refresh, and takes the same path (`request_drain`).
 
 Under daphne (`chat/server/daphne.py`) it starts when the reactor runs and drains before the
 reactor shuts down; elsewhere (tests) it starts on the first connection.
@@ -24,6 +26,7 @@ import logging
 import os
 import socket
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import orjson
@@ -38,6 +41,7 @@ from chat.domain.events import (
     FrameToUsers,
     Origin,
     SendRulesStale,
+    ServerDrain,
     SocketClose,
     deliveries_decode,
 )
@@ -83,6 +87,11 @@ class ChatServerRuntime:
         self.batcher = SendBatcher(server_id=self.server_id, on_failure=self._enqueue_failed)
         self.loop_lag_ms = 0.0  # how late the event loop ran its last timer (`_lag_loop`)
         self.shedding = False
+        # how an operator's drain request is carried out: under daphne, as SIGTERM is (drain, then
+        # stop the process; `chat.server.daphne`); else (tests) a drain in a task of its own
+        self.on_drain_request: Callable[[], None] | None = None
+        self._drain_requested = False
+        self._drain_task: asyncio.Future[None] | None = None
 
     # ---------------------------------------------------------------- life cycle
 
@@ -148,6 +157,17 @@ class ChatServerRuntime:
         if self.connections:
             await asyncio.sleep(0.5)  # let the close frames go out before the server shuts down
         await self.stop()
+
+    def request_drain(self) -> None:
+        """An operator asked this server to drain (at most one drain starts)."""
+        if self.draining or self._drain_requested:
+            return
+        self._drain_requested = True
+        log.info("chat server %s: drain requested by an operator", self.server_id)
+        if self.on_drain_request is not None:
+            self.on_drain_request()
+        else:
+            self._drain_task = asyncio.ensure_future(self.drain())
 
     def admit_send(self) -> None:
         """Raise Overloaded while this chat server sheds sends: its event loop runs what is due
@@ -239,6 +259,8 @@ class ChatServerRuntime:
                         await self._close(conn, code)
                 case DeviceSocketsClose():
                     await self._close_devices(event)
+                case ServerDrain():
+                    self.request_drain()
         if sampled:
             await self._hops_record(sampled)
 
@@ -287,9 +309,13 @@ class ChatServerRuntime:
 
     async def _registry_loop(self) -> None:
         client = get_async_redis()
+        with contextlib.suppress(Exception):
+            await redis_keys.registry_drain_forget(client, self.server_id)
         while True:
             try:
-                if not self.draining:
+                if not self.draining and await redis_keys.registry_drain_requested(client, self.server_id):
+                    self.request_drain()  # its delivery event was lost (Redis reconnecting)
+                elif not self.draining:
                     existed = await redis_keys.registry_publish(
                         client, self.entry(), ttl=settings.CHAT_REGISTRY_TTL
                     )

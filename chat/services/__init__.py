@@ -14,6 +14,11 @@ from chat.services.conversations import (
     conversation_group_create,
     conversation_member_add,
     conversation_member_remove,
+    conversation_moderate_archive,
+    conversation_moderate_member_add,
+    conversation_moderate_member_remove,
+    conversation_moderate_rename,
+    conversation_moderate_role_set,
     conversation_update,
     direct_block_announce,
 )
@@ -26,6 +31,7 @@ from chat.services.messages import (
     mentions_resolve,
     message_delete,
     message_edit,
+    message_moderate_delete,
 )
 from chat.services.receipts import conversation_mark_read, messages_mark_delivered
 
@@ -39,11 +45,17 @@ __all__ = [
     "conversation_mark_read",
     "conversation_member_add",
     "conversation_member_remove",
+    "conversation_moderate_archive",
+    "conversation_moderate_member_add",
+    "conversation_moderate_member_remove",
+    "conversation_moderate_rename",
+    "conversation_moderate_role_set",
     "conversation_update",
     "conversations_touch",
     "direct_block_announce",
     "mentions_resolve",
     "message_delete",
     "message_edit",
+    "message_moderate_delete",
     "messages_mark_delivered",
 ]

@@ -1,6 +1,9 @@
 """Writes on conversations: direct and group creation, renames, mute, membership, and the
 block state of a direct conversation. Each change enters the members' change feeds after its
-transaction commits (`chat.feed`), and chat servers forget their cached send rules of it."""
+transaction commits (`chat.feed`), and chat servers forget their cached send rules of it.
+
+The `conversation_moderate_*` actions are an operator's (the admin): the same changes and feed
+entries without a member's checks, and archiving."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from collections.abc import Sequence
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Case, Value, When
+from django.utils import timezone
 
 from accounts.exceptions import UserBlocked
 from accounts.models import User
@@ -149,52 +153,62 @@ def conversation_update(
             raise NotAGroup("Only a group has a title.")
         if membership.role not in (MemberRole.OWNER, MemberRole.ADMIN):
             raise NotGroupAdmin("Only the owner or an admin may rename the group.")
-        if not title.strip():
-            raise ValidationFailed(fields={"title": ["A group needs a title."]})
-        conversation.title = title.strip()
-        conversation.save(update_fields=["title"])
-        feed_change_send_on_commit(
-            kind="conversation.updated",
-            conversation_id=conversation_id,
-            fields={"conversation_id": conversation_id, "title": conversation.title, "blocked": False},
-            user_ids=conversation_member_ids(conversation_id=conversation_id),
-        )
+        _title_set(conversation, title)
     if muted is not None:
         membership.muted = muted
         membership.save(update_fields=["muted"])
     return membership
 
 
+def _title_set(conversation: Conversation, title: str) -> None:
+    """A group's new title; `conversation.updated` in every member's feed after the commit."""
+    if not title.strip():
+        raise ValidationFailed(fields={"title": ["A group needs a title."]})
+    conversation.title = title.strip()
+    conversation.save(update_fields=["title"])
+    feed_change_send_on_commit(
+        kind="conversation.updated",
+        conversation_id=conversation.pk,
+        fields={"conversation_id": conversation.pk, "title": conversation.title, "blocked": False},
+        user_ids=conversation_member_ids(conversation_id=conversation.pk),
+    )
+
+
 def conversation_member_add(*, actor_id: int, conversation_id: int, user_id: int) -> tuple[Membership, bool]:
     """Add a user to a group (any member may); (membership, created). Adding a member again is a no-op."""
     with transaction.atomic():
         membership_get(user_id=actor_id, conversation_id=conversation_id)
-        # the row lock makes the member-limit check hold under concurrent adds
-        conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
-        if conversation.kind != ConversationKind.GROUP:
-            raise NotAGroup()
-        existing = Membership.objects.filter(conversation=conversation, user_id=user_id).first()
-        if existing is not None:
-            return existing, False
-        if not 0 < user_id <= MAX_ID or not User.objects.filter(pk=user_id, is_active=True).exists():
-            raise UserNotFound()
-        if user_blocked_between(user_id=actor_id, other_id=user_id):
-            raise UserBlocked()
-        if conversation.memberships.count() >= settings.CHAT_GROUP_MAX_MEMBERS:
-            raise GroupFull()
-        membership = Membership.objects.create(conversation=conversation, user_id=user_id)
-        _send_rules_changed(conversation_id)
-        members = conversation_member_ids(conversation_id=conversation_id)
-        feed_change_send_on_commit(
-            kind="member.added",
-            conversation_id=conversation_id,
-            fields={"conversation_id": conversation_id, "user_id": user_id},
-            user_ids=members - {user_id},
-        )
-        _conversation_announce(
-            conversation=conversation, kind="conversation.joined", member_ids=sorted(members), to=[user_id]
-        )
-        return membership, True
+        return _member_add(conversation_id=conversation_id, user_id=user_id, actor_id=actor_id)
+
+
+def _member_add(*, conversation_id: int, user_id: int, actor_id: int | None) -> tuple[Membership, bool]:
+    """Add a user to a group (in a transaction); a block between them and `actor_id` refuses it."""
+    # the row lock makes the member-limit check hold under concurrent adds
+    conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+    if conversation.kind != ConversationKind.GROUP:
+        raise NotAGroup()
+    existing = Membership.objects.filter(conversation=conversation, user_id=user_id).first()
+    if existing is not None:
+        return existing, False
+    if not 0 < user_id <= MAX_ID or not User.objects.filter(pk=user_id, is_active=True).exists():
+        raise UserNotFound()
+    if actor_id is not None and user_blocked_between(user_id=actor_id, other_id=user_id):
+        raise UserBlocked()
+    if conversation.memberships.count() >= settings.CHAT_GROUP_MAX_MEMBERS:
+        raise GroupFull()
+    membership = Membership.objects.create(conversation=conversation, user_id=user_id)
+    _send_rules_changed(conversation_id)
+    members = conversation_member_ids(conversation_id=conversation_id)
+    feed_change_send_on_commit(
+        kind="member.added",
+        conversation_id=conversation_id,
+        fields={"conversation_id": conversation_id, "user_id": user_id},
+        user_ids=members - {user_id},
+    )
+    _conversation_announce(
+        conversation=conversation, kind="conversation.joined", member_ids=sorted(members), to=[user_id]
+    )
+    return membership, True
 
 
 @transaction.atomic
@@ -212,6 +226,12 @@ def conversation_member_remove(*, actor_id: int, conversation_id: int, user_id: 
             raise NotGroupAdmin()
         if target.role == MemberRole.OWNER:
             raise OwnerCannotBeRemoved()
+    _member_remove(conversation, target)
+
+
+def _member_remove(conversation: Conversation, target: Membership) -> None:
+    """Remove a member (in a transaction); the feed entries follow the commit; an owner hands over."""
+    conversation_id, user_id = conversation.pk, target.user_id
     target.delete()
     _send_rules_changed(conversation_id)
     feed_change_send_on_commit(
@@ -238,3 +258,91 @@ def conversation_member_remove(*, actor_id: int, conversation_id: int, user_id: 
             heir.save(update_fields=["role"])
         conversation.owner_id = heir.user_id if heir is not None else None
         conversation.save(update_fields=["owner"])
+
+
+# ---------------------------------------------------------------- an operator's (the admin)
+
+
+def _group_locked(conversation_id: int) -> Conversation:
+    conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+    if conversation.kind != ConversationKind.GROUP:
+        raise NotAGroup()
+    return conversation
+
+
+@transaction.atomic
+def conversation_moderate_rename(*, conversation_id: int, title: str) -> Conversation:
+    """Rename a group as an operator: the members' feeds get the same entry as a member's rename."""
+    conversation = _group_locked(conversation_id)
+    if title.strip() != conversation.title:
+        _title_set(conversation, title)
+    return conversation
+
+
+@transaction.atomic
+def conversation_moderate_archive(*, conversation_id: int, archived: bool) -> Conversation:
+    """Archive a conversation (its history stays readable, sends are refused) or restore it.
+    Chat servers forget their send rules of it; members' feeds get `conversation.updated` with
+    `archived`. Archiving an archived conversation changes nothing."""
+    conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+    if (conversation.archived_at is not None) == archived:
+        return conversation
+    conversation.archived_at = timezone.now() if archived else None
+    conversation.save(update_fields=["archived_at"])
+    _send_rules_changed(conversation_id)
+    blocked = conversation.kind == ConversationKind.DIRECT and user_blocked_between(
+        user_id=conversation.direct_low_id or 0, other_id=conversation.direct_high_id or 0
+    )
+    feed_change_send_on_commit(
+        kind="conversation.updated",
+        conversation_id=conversation_id,
+        fields={
+            "conversation_id": conversation_id,
+            "title": conversation.title,
+            "blocked": blocked,
+            "archived": archived,
+        },
+        user_ids=conversation_member_ids(conversation_id=conversation_id),
+    )
+    return conversation
+
+
+@transaction.atomic
+def conversation_moderate_member_add(*, conversation_id: int, user_id: int) -> tuple[Membership, bool]:
+    """Add a user to a group as an operator (no member's check, the same entries)."""
+    return _member_add(conversation_id=conversation_id, user_id=user_id, actor_id=None)
+
+
+@transaction.atomic
+def conversation_moderate_member_remove(*, conversation_id: int, user_id: int) -> None:
+    """Remove a member of a group as an operator, the owner too (an heir takes over)."""
+    conversation = _group_locked(conversation_id)
+    target = Membership.objects.filter(conversation=conversation, user_id=user_id).first()
+    if target is None:
+        raise UserNotFound("That user is not a member.")
+    _member_remove(conversation, target)
+
+
+@transaction.atomic
+def conversation_moderate_role_set(*, conversation_id: int, user_id: int, role: str) -> Membership:
+    """Give a member of a group another role. A new owner takes over from the old one, who becomes
+    an admin; the owner is not demoted otherwise (make someone else the owner instead)."""
+    conversation = _group_locked(conversation_id)
+    target = Membership.objects.filter(conversation=conversation, user_id=user_id).first()
+    if target is None:
+        raise UserNotFound("That user is not a member.")
+    if role not in MemberRole.values:
+        raise ValidationFailed(fields={"role": [f"One of {', '.join(MemberRole.values)}."]})
+    if role == target.role:
+        return target
+    if target.role == MemberRole.OWNER:
+        raise ValidationFailed(fields={"role": ["Make another member the owner instead."]})
+    if role == MemberRole.OWNER:
+        Membership.objects.filter(conversation=conversation, role=MemberRole.OWNER).update(
+            role=MemberRole.ADMIN
+        )
+        conversation.owner_id = user_id
+        conversation.save(update_fields=["owner"])
+    target.role = role
+    target.save(update_fields=["role"])
+    return target

@@ -5,7 +5,8 @@ A send is one action with one pair of names (docs/architecture.md): `check_messa
 send rules), `check_message_send_blocking` does the same with a read of the rules (the REST send);
 after the message sync queue, the worker's `do_send_messages` stores with the message store's
 `messages_write` (idempotent per (sender, client_msg_id)) and moves PostgreSQL along with
-`conversations_touch`. Edits and deletes (sender only) enter the members' change feeds.
+`conversations_touch`. Edits and deletes (sender only; an operator's `message_moderate_delete`
+too) enter the members' change feeds.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from accounts.exceptions import UserBlocked
 from accounts.selectors import blocker_ids_among
 from chat.domain.errors import (
     AccountInactive,
+    ConversationArchived,
     ConversationNotFound,
     MessageDeleted,
     MessageInvalid,
@@ -82,7 +84,7 @@ def check_message_send(
     message ready for the sync queue (no I/O: the chat servers call it on their event loop).
 
     Raises: ConversationNotFound (not a member), AccountInactive (the sender was deactivated),
-    UserBlocked (a direct conversation whose pair is blocked).
+    UserBlocked (a direct conversation whose pair is blocked), ConversationArchived.
     """
     if sender_id not in rules.member_ids:
         raise ConversationNotFound()
@@ -90,6 +92,8 @@ def check_message_send(
         raise AccountInactive()
     if rules.blocked:
         raise UserBlocked()
+    if rules.archived:
+        raise ConversationArchived()
     return PendingMessage(
         id=message_id,
         conversation_id=conversation_id,
@@ -213,6 +217,22 @@ def message_edit(*, editor_id: int, conversation_id: int, message_id: int, body:
 def message_delete(*, actor_id: int, conversation_id: int, message_id: int) -> StoredMessage:
     """Delete my message: it stays as a tombstone (`deleted`, no body). Deleting twice is a no-op."""
     message = _own_message(user_id=actor_id, conversation_id=conversation_id, message_id=message_id)
+    return _tombstone(message)
+
+
+def message_moderate_delete(*, conversation_id: int, message_id: int) -> StoredMessage:
+    """Delete any message as an operator (the admin's moderation): the same tombstone and
+    `message.updated` entries as the sender's delete, without the sender check."""
+    message = None
+    if 0 < message_id <= MAX_ID:
+        message = message_store.message_get(conversation_id=conversation_id, message_id=message_id)
+    if message is None:
+        raise MessageNotFound()
+    return _tombstone(message)
+
+
+def _tombstone(message: StoredMessage) -> StoredMessage:
+    """The message becomes a tombstone (`deleted`, no body) everywhere; twice is a no-op."""
     if message.deleted:
         return message
     tombstone = message_store.message_tombstone(message=message)

@@ -36,7 +36,7 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "chatproject.admin_site.ChatAdminConfig",  # Django's admin with the operations pages
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "chat",
     "presence",
     "notifications",
+    "audit",
     "web",
 ]
 

@@ -1,7 +1,8 @@
 """Every Redis key of the chat servers, in one place (STYLE.md rule 2).
 
 - the **discovery registry**: `chat:srv:<id>` (a hash per live chat server, expiring unless
-  refreshed) and the index set `chat:srv:index`;
+  refreshed) and the index set `chat:srv:index`; `chat:srv:<id>:drain`, an operator's request
+  that the server drain (read at each refresh, besides the `ServerDrain` delivery event);
 - the **routing table**: `chat:route:<user_id>` maps chat server id → number of the user's
   devices connected there; `chat:srv:<id>:users` is its reverse index, so the entries of a dead
   server can be removed;
@@ -22,12 +23,14 @@ from dataclasses import dataclass
 import redis
 import redis.asyncio as aioredis
 
-from chat.domain.events import DeliveryEvent, deliveries_encode
+from chat.domain.events import DeliveryEvent, ServerDrain, deliveries_encode
 from chatproject.redis_scripts import LuaScript
 
 _SRV = "chat:srv:{}"
 _SRV_INDEX = "chat:srv:index"
 _SRV_USERS = "chat:srv:{}:users"
+_SRV_DRAIN = "chat:srv:{}:drain"
+DRAIN_REQUEST_TTL = 3600  # a request that no server took up (it died meanwhile) does not linger
 _ROUTE = "chat:route:{}"
 _DELIVER = "chat:deliver:{}"
 _TICKET = "chat:ticket:{}"
@@ -113,7 +116,7 @@ async def registry_publish(client: aioredis.Redis, entry: ChatServerEntry, *, tt
 
 async def registry_remove(client: aioredis.Redis, server_id: str) -> None:
     """Deregister a chat server (it is draining or stopping) and drop its routing entries."""
-    await client.delete(_SRV.format(server_id))
+    await client.delete(_SRV.format(server_id), _SRV_DRAIN.format(server_id))
     await client.srem(_SRV_INDEX, server_id)  # type: ignore[misc]
     users = await client.smembers(_SRV_USERS.format(server_id))  # type: ignore[misc]
     async with client.pipeline(transaction=False) as pipe:
@@ -123,7 +126,32 @@ async def registry_remove(client: aioredis.Redis, server_id: str) -> None:
         await pipe.execute()
 
 
+async def registry_drain_requested(client: aioredis.Redis, server_id: str) -> bool:
+    """Whether an operator asked this server to drain (`registry_drain_request`)."""
+    return bool(await client.exists(_SRV_DRAIN.format(server_id)))
+
+
+async def registry_drain_forget(client: aioredis.Redis, server_id: str) -> None:
+    """Drop a drain request left for an earlier process of this server id (a server starting)."""
+    await client.delete(_SRV_DRAIN.format(server_id))
+
+
 # ---------------------------------------------------------------- registry (API and worker side)
+
+
+def registry_drain_request(client: redis.Redis, server_id: str) -> bool:
+    """Ask a live chat server to drain: discovery skips it at once (its entry says draining), and
+    the server drains as on SIGTERM when its delivery channel brings the request or, if that
+    message is lost, at its next refresh. False when no live entry has this id."""
+    key = _SRV.format(server_id)
+    if not client.exists(key):
+        return False
+    with client.pipeline(transaction=True) as pipe:
+        pipe.set(_SRV_DRAIN.format(server_id), "1", ex=DRAIN_REQUEST_TTL)
+        pipe.hset(key, "draining", "1")
+        pipe.publish(delivery_channel(server_id), deliveries_encode([ServerDrain()]))
+        pipe.execute()
+    return True
 
 
 # count a client sent to a chat server before it connects, so that a burst of logins spreads out

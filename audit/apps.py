@@ -1,0 +1,8 @@
+"""The operators' audit log: one `AdminAction` per action taken through the admin."""
+
+from django.apps import AppConfig
+
+
+class AuditConfig(AppConfig):
+    name = "audit"
+    default_auto_field = "django.db.models.BigAutoField"
