@@ -257,6 +257,30 @@ def direct_conversation(stack: Stack, a: Person, b: Person) -> int:
     return int(api(stack, a, "POST", "conversations", {"type": "direct", "user_id": b.id})["id"])
 
 
+def group_conversation(stack: Stack, owner: Person, title: str, members: list[Person]) -> int:
+    answer = api(
+        stack,
+        owner,
+        "POST",
+        "conversations",
+        {"type": "group", "title": title, "member_ids": [m.id for m in members]},
+    )
+    return int(answer["id"])
+
+
+def open_chat(page: Page, conversation_id: int) -> None:
+    """Open a conversation from the list, as a click does."""
+    page.locator(f'a.conversation[data-conversation-id="{conversation_id}"]').click()
+    expect(page.get_by_role("textbox", name="Message")).to_be_visible()
+
+
+def send(page: Page, text: str) -> None:
+    """Type a message in the composer and press Enter."""
+    box = page.get_by_role("textbox", name="Message")
+    box.fill(text)
+    box.press("Enter")
+
+
 def screenshot(page: Page, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
