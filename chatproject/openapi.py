@@ -93,8 +93,7 @@ _STATUSES: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {
         {"gateway_timeout": _error_example("gateway_timeout", "The API server did not answer in time.")},
     ),
 }
-# statuses an operation answers only in some cases: 401 needs a login to fail, 415 and 413 a body
-_AUTH_ONLY = {"401"}
+# statuses an operation answers only with a body (413 and 414 come from the load balancer for any)
 _BODY_ONLY = {"415"}
 
 
@@ -111,10 +110,6 @@ def _error_response(
         if status == "503":
             response["headers"]["Retry-After"]["required"] = False
     return response
-
-
-def _requires_login(operation: dict[str, Any]) -> bool:
-    return any(requirement for requirement in operation.get("security", []))
 
 
 def _bound_path_ids(operation: dict[str, Any]) -> None:
@@ -199,7 +194,8 @@ def openapi_contract(result: dict[str, Any], generator: Any, request: Any, publi
         for operation in operations.values():
             _bound_path_ids(operation)
             responses = operation.setdefault("responses", {})
-            statuses = [s for s in _STATUSES if s not in _AUTH_ONLY or _requires_login(operation)]
+            # 401 everywhere: a revoked token, and wrong credentials at login
+            statuses = list(_STATUSES)
             if "requestBody" in operation:
                 statuses += sorted(_BODY_ONLY)
             for status in statuses:

@@ -56,15 +56,20 @@ class MemberInput(serializers.Serializer):
     user_id = _id_field()
 
 
-# a message body: 1 to CHAT_MESSAGE_MAX_LENGTH characters, not only whitespace (`\S`: at least one
-# character that is not). The service checks it (chat.services.messages), so that REST and
-# WebSocket sends give the same answers: over the length is 413 too_large, not 400.
+# a message body: 1 to CHAT_MESSAGE_MAX_LENGTH characters, not only whitespace: at least one
+# character that Python's str.strip() keeps (`\S` of JSON Schema's regexes differs on \x1c-\x1f,
+# \x85 and \ufeff, so the class spells out exactly what str.isspace() calls whitespace). The
+# service checks it (chat.services.messages), so that REST and WebSocket sends give the same
+# answers: over the length is 413 too_large, not 400.
+NOT_ONLY_WHITESPACE = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+
+
 @extend_schema_field(
     {
         "type": "string",
         "minLength": 1,
         "maxLength": settings.CHAT_MESSAGE_MAX_LENGTH,
-        "pattern": r"\S",
+        "pattern": NOT_ONLY_WHITESPACE,
         "example": "See you at 8 @bob",
     }
 )
@@ -148,7 +153,6 @@ def conversation_payload(
         "last_message": message_payload(summary.last_message) if summary.last_message else None,
         "unread_count": summary.unread_count,
         "blocked": summary.blocked,
-        "archived": conversation.archived_at is not None,
         "last_read_message_id": str(membership.last_read_message_id),
         "muted": membership.muted,
     }
@@ -197,7 +201,6 @@ class ConversationDoc(serializers.Serializer):
     blocked = serializers.BooleanField(
         help_text="a direct conversation whose pair blocked one another: no sends"
     )
-    archived = serializers.BooleanField(help_text="archived by an operator: history only, no sends")
     last_read_message_id = serializers.CharField()
     muted = serializers.BooleanField()
 
