@@ -5,9 +5,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from chatproject.health import healthz
+from chatproject.metrics import metrics_view
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    # scraped on each API server's own port; the load balancer answers it with 404
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # the split view serves its start-up script as a file: no inline script (web/middleware.py)

@@ -74,31 +74,44 @@ supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 [supervisorctl]
 serverurl=unix://$RUN/supervisor.sock
 CONF
+    # each process logs its name (PROCESS_NAME); API and chat servers serve /metrics on their own
+    # port, every Celery process on a port of its own from METRICS_PORT_BASE (0: none): push +0,
+    # sweep +1, presence +2, beat +3, the sync workers +10, +11, ... (README, "Logs and metrics")
+    local metrics="${METRICS_PORT_BASE:-0}"
+    metrics_port() { [ "$metrics" = 0 ] && echo 0 || echo $((metrics + $1)); }
+    # gunicorn's access line ends with the request's id (X-Request-ID, as in the app's log lines)
+    local access='%%(h)s %%(l)s %%(u)s %%(t)s "%%(r)s" %%(s)s %%(b)s "%%(f)s" "%%(a)s" %%({x-request-id}o)s'
     local i=0 port
     for port in ${API_PORTS//,/ }; do
       i=$((i + 1))
-      program "api-$i" "$PY/gunicorn chatproject.wsgi:application --bind 127.0.0.1:$port --worker-class gthread --workers 1 --threads 8 --access-logfile - --no-control-socket --name api-$i"
+      program "api-$i" "$PY/gunicorn chatproject.wsgi:application --bind 127.0.0.1:$port --worker-class gthread --workers 1 --threads 8 --access-logfile - --access-logformat '$access' --no-control-socket --name api-$i" \
+        "PROCESS_NAME=\"api-$i\""
     done
     i=0
     for port in ${CHAT_PORTS//,/ }; do
       i=$((i + 1))
       # its public URL goes through the load balancer (deploy/nginx.conf.in: /ws/chat-<i>/chat)
       program "chat-$i" "$PY/daphne --bind 127.0.0.1 --port $port --proxy-headers chatproject.asgi:application" \
-        "CHAT_SERVER_ID=\"chat-$i\",CHAT_SERVER_URL=\"ws://127.0.0.1:$LB_PORT/ws/chat-$i/chat\""
+        "CHAT_SERVER_ID=\"chat-$i\",CHAT_SERVER_URL=\"ws://127.0.0.1:$LB_PORT/ws/chat-$i/chat\",PROCESS_NAME=\"chat-$i\""
     done
     # the message sync queue, tuned for latency: SYNC_WORKER_PROCESSES workers with the solo pool,
     # each taking one batch at a time straight from Redis (no hand-over to a pool process through
     # a pipe: 0.6 ms of CPU per task instead of 1.4 ms with prefork), no gossip, mingle or worker
     # heartbeats (nothing here uses them), and no INFO line per task
     program worker-sync "$PY/celery -A chatproject worker -Q sync -n sync-%(process_num)d@%%h --pool solo --without-gossip --without-mingle --without-heartbeat --loglevel WARNING" \
-      "" "${SYNC_WORKER_PROCESSES:-3}"
-    program worker-push "$PY/celery -A chatproject worker -Q push -n push-%%h --concurrency 1 --loglevel INFO"
+      "PROCESS_NAME=\"worker-sync-%(process_num)d\",METRICS_PORT=\"$(metrics_port 10)\",METRICS_PORT_INDEX=\"%(process_num)d\"" \
+      "${SYNC_WORKER_PROCESSES:-3}"
+    program worker-push "$PY/celery -A chatproject worker -Q push -n push-%%h --concurrency 1 --loglevel INFO" \
+      "PROCESS_NAME=\"worker-push\",METRICS_PORT=\"$(metrics_port 0)\""
     # the registry sweep on its own queue, never behind message batches
-    program worker-sweep "$PY/celery -A chatproject worker -Q sweep -n sweep-%%h --concurrency 1 --loglevel INFO"
+    program worker-sweep "$PY/celery -A chatproject worker -Q sweep -n sweep-%%h --concurrency 1 --loglevel INFO" \
+      "PROCESS_NAME=\"worker-sweep\",METRICS_PORT=\"$(metrics_port 1)\""
     # presence's sweep and its coalesced announcements (a task a second) on a queue of their own,
     # in one small process: the solo pool, no gossip, mingle or worker heartbeats, no line per task
-    program worker-presence "$PY/celery -A chatproject worker -Q presence -n presence-%%h --pool solo --concurrency 1 --without-gossip --without-mingle --without-heartbeat --loglevel WARNING"
-    program beat "$PY/celery -A chatproject beat --schedule $VAR/celerybeat-schedule --pidfile= --loglevel INFO"
+    program worker-presence "$PY/celery -A chatproject worker -Q presence -n presence-%%h --pool solo --concurrency 1 --without-gossip --without-mingle --without-heartbeat --loglevel WARNING" \
+      "PROCESS_NAME=\"worker-presence\",METRICS_PORT=\"$(metrics_port 2)\""
+    program beat "$PY/celery -A chatproject beat --schedule $VAR/celerybeat-schedule --pidfile= --loglevel INFO" \
+      "PROCESS_NAME=\"beat\",METRICS_PORT=\"$(metrics_port 3)\""
   } >"$CONF"
 }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -40,6 +41,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_port_block(size: int) -> int:
+    """The first of `size` consecutive free ports, below the ephemeral range that `free_port`
+    draws from (the Celery processes' metrics ports: METRICS_PORT_BASE + offsets)."""
+    for _ in range(100):
+        base = random.randrange(20000, 32000 - size)
+        try:
+            with contextlib.ExitStack() as held:
+                for port in range(base, base + size):
+                    sock = held.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError(f"no {size} consecutive free ports")
+
+
 class Stack:
     def __init__(self, var: Path, *, extra_env: dict[str, str] | None = None) -> None:
         self.var = var
@@ -47,12 +64,14 @@ class Stack:
         self.lb_port = free_port()
         self.api_ports = [free_port(), free_port()]
         self.chat_ports = [free_port(), free_port()]
+        self.metrics_base = free_port_block(20)  # scripts/run.sh: push +0 ... beat +3, sync +10...
         self.env = {
             **os.environ,
             "CHAT_VAR_DIR": str(var),
             "LB_PORT": str(self.lb_port),
             "API_PORTS": ",".join(map(str, self.api_ports)),
             "CHAT_PORTS": ",".join(map(str, self.chat_ports)),
+            "METRICS_PORT_BASE": str(self.metrics_base),
             "DJANGO_SETTINGS_MODULE": "chatproject.settings.test",
             # the processes run the real Celery workers, not the in-process eager mode of tests
             "CELERY_TASK_ALWAYS_EAGER": "0",

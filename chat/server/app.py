@@ -1,6 +1,8 @@
 """What a chat server answers (DESIGN.md §3.2): WebSockets on `/ws/chat` behind an Origin check,
-and over HTTP only its health check — never the REST API or the admin, which the API servers
-serve behind the load balancer (with its body limit and its client addresses)."""
+and over HTTP only its health check and its metrics (`/metrics`, scraped on the server's own
+port: the load balancer forwards only the WebSocket path) — never the REST API or the admin,
+which the API servers serve behind the load balancer (with its body limit and its client
+addresses)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.urls import path
 
 from chat.server.consumer import ChatConsumer
+from chatproject.metrics import CONTENT_TYPE, metrics_text
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -27,6 +30,7 @@ AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 websocket_urlpatterns = [path("ws/chat", ChatConsumer.as_asgi())]
 
 HTTP_PATHS = frozenset({"/healthz"})
+METRICS_PATH = "/metrics"
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
@@ -86,23 +90,28 @@ def websocket_application() -> Any:
 
 
 def http_application(django_app: Any) -> AsgiApp:
-    """Django for the health check; a 404 for every other path."""
+    """Django for the health check, the metrics (without Django: read from this process's
+    registry on the event loop, no I/O), a 404 for every other path."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["path"] in HTTP_PATHS:
             await django_app(scope, receive, send)
             return
+        if scope["path"] == METRICS_PATH and scope["method"] in ("GET", "HEAD"):
+            await _respond(send, 200, CONTENT_TYPE.encode(), metrics_text())
+            return
         body = b'{"error":{"code":"not_found","message":"A chat server serves only WebSockets.","fields":{}}}'
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 404,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await _respond(send, 404, b"application/json", body)
 
     return app
+
+
+async def _respond(send: Send, status: int, content_type: bytes, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

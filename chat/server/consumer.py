@@ -26,10 +26,12 @@ from chat.domain.hops import hops_start
 from chat.protocol import CLOSE_BAD_TICKET, CLOSE_DRAINING, frame_text
 from chat.server import handlers
 from chat.server.budget import SocketBudget
+from chat.server.metrics import counts
 from chat.server.runtime import chat_runtime
 from chat.server.sending import queue_message_send
 from chat.store.redis.tickets import TicketInvalid, ticket_redeem
 from chatproject.errors import RateLimited, ServiceError
+from chatproject.logs import log_context, log_context_set
 from presence.services import presence_heartbeat, presence_heartbeat_soon, presence_socket_closed
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self.user_id, self.device_id = identity
         self.conn_id = uuid.uuid4().hex
+        log_context_set(conn_id=self.conn_id)  # on every line of this connection's task from now on
         self.budget = SocketBudget(settings.CHAT_FRAME_BUDGETS, window=settings.CHAT_FRAME_BUDGET_WINDOW)
         await runtime.ensure_started()
         await runtime.attach(self)
@@ -151,13 +154,25 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 ref = protocol.client_msg_id_of(data)
                 frame = protocol.frame_parse(data, max_body=settings.CHAT_MESSAGE_MAX_LENGTH)
             except ServiceError:
+                counts.frames_in["invalid"] += 1
                 self._spend("invalid")
                 raise
-            await self._dispatch(frame)
+            counts.frames_in[data["type"]] += 1
+            if ref is None:
+                await self._dispatch(frame)
+            else:
+                with log_context(client_msg_id=ref):
+                    await self._dispatch(frame)
         except ServiceError as exc:
+            counts.frame_errors[exc.frame_code or exc.code] += 1
             await self.send_text(frame_text(exc.as_frame(ref)))
         except Exception:
-            log.exception("frame handling failed (user %s)", getattr(self, "user_id", None))
+            counts.frame_errors["internal"] += 1
+            log.exception(
+                "frame handling failed (user %s)",
+                getattr(self, "user_id", None),
+                extra={"client_msg_id": ref},
+            )
             await self.send_text(frame_text(protocol.internal_error_frame(ref)))
 
     def _spend(self, kind: str) -> None:
@@ -207,8 +222,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _message_send(self, frame: protocol.MessageSend) -> None:
         hops = hops_start()
         runtime = chat_runtime()
-        runtime.admit_send()  # a send this server or the sync queue could not take soon is refused first
-        entry = await handlers.send_budget_take(user_id=self.user_id)
+        try:
+            runtime.admit_send()  # a send this server or the sync queue could not take soon is refused first
+            entry = await handlers.send_budget_take(user_id=self.user_id)
+        except ServiceError as exc:
+            counts.messages_refused[exc.frame_code or exc.code] += 1
+            raise
         try:
             await queue_message_send(
                 batcher=runtime.batcher,
@@ -219,6 +238,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 origin=Origin(server_id=runtime.server_id, conn_id=self.conn_id),
                 hops=hops,
             )
-        except ServiceError:
+        except ServiceError as exc:
+            counts.messages_refused[exc.frame_code or exc.code] += 1
             await handlers.send_budget_return(user_id=self.user_id, entry=entry)
             raise

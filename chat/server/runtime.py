@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 import socket
@@ -48,6 +49,7 @@ from chat.domain.events import (
 from chat.domain.hops import hops_mark
 from chat.protocol import CLOSE_BAD_TICKET, CLOSE_TOO_MANY_SOCKETS, frame_text, server_draining_frame
 from chat.selectors import send_rules_forget
+from chat.server.metrics import DELIVERY_BATCH_SIZE, chat_server_collector_register, counts
 from chat.server.sending import SendBatcher, overloaded
 from chat.store.redis import keys as redis_keys
 from chat.store.redis.hops import hops_record
@@ -120,10 +122,11 @@ class ChatServerRuntime:
         assert self._subscribed is not None
         async with self._start_lock:
             if not self._tasks:
+                # contexts of their own: not that of the connection that may have started them
                 self._tasks = [
-                    loop.create_task(self._registry_loop()),
-                    loop.create_task(self._delivery_loop()),
-                    loop.create_task(self._lag_loop()),
+                    loop.create_task(self._registry_loop(), context=contextvars.Context()),
+                    loop.create_task(self._delivery_loop(), context=contextvars.Context()),
+                    loop.create_task(self._lag_loop(), context=contextvars.Context()),
                 ]
         await asyncio.wait_for(self._subscribed.wait(), timeout=10)
 
@@ -198,6 +201,7 @@ class ChatServerRuntime:
         the user's oldest socket is closed, here or on the chat server that holds it)."""
         self.connections[conn.conn_id] = conn
         self.by_user[conn.user_id].add(conn.conn_id)
+        counts.connections_opened += 1
         client = get_async_redis()
         await redis_keys.route_attach(client, user_id=conn.user_id, server_id=self.server_id)
         evicted = await redis_keys.user_socket_add(
@@ -235,6 +239,7 @@ class ChatServerRuntime:
     async def deliver(self, events: list[DeliveryEvent]) -> None:
         """Write a batch of delivery events to the local sockets they name, in order."""
         sampled: list[dict[str, Any]] = []
+        delivered = 0
         for event in events:
             match event:
                 case FrameToUsers(user_ids=user_ids, text=text, skip_conn=skip, hops=hops):
@@ -244,12 +249,14 @@ class ChatServerRuntime:
                             if conn_id != skip and (conn := self.connections.get(conn_id)) is not None:
                                 await self._send(conn, text)
                                 written += 1
+                    delivered += written
                     if hops is not None and written:
                         hops_mark(hops, "delivered")
                         sampled.append({"id": _message_id(text), "server": self.server_id, "hops": hops})
                 case FrameToSocket(conn_id=conn_id, text=text):
                     if (conn := self.connections.get(conn_id)) is not None:
                         await self._send(conn, text)
+                        delivered += 1
                 case BatchDone(batch_id=batch_id):
                     self.batcher.done(batch_id)
                 case SendRulesStale(conversation_ids=conversation_ids):
@@ -261,6 +268,7 @@ class ChatServerRuntime:
                     await self._close_devices(event)
                 case ServerDrain():
                     self.request_drain()
+        counts.deliveries += delivered
         if sampled:
             await self._hops_record(sampled)
 
@@ -362,6 +370,7 @@ class ChatServerRuntime:
                     except (ValueError, TypeError):
                         log.error("chat server %s: undecodable delivery batch", self.server_id)
                         continue
+                    DELIVERY_BATCH_SIZE.observe(len(events))
                     await self.deliver(events)
             except asyncio.CancelledError:
                 with contextlib.suppress(Exception):
@@ -392,3 +401,6 @@ def chat_runtime() -> ChatServerRuntime:
     if _runtime is None:
         _runtime = ChatServerRuntime()
     return _runtime
+
+
+chat_server_collector_register(chat_runtime)

@@ -9,6 +9,7 @@ API enqueues the same task with a reply key and waits for the stored message.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import random
 import uuid
@@ -29,8 +30,10 @@ from chat.selectors import (
     conversation_send_rules_cached,
     send_rules_refresh_due,
 )
+from chat.server.metrics import SEND_BATCH_SIZE, counts
 from chat.services import check_message_input, check_message_send
 from chat.sync_queue import SYNC_QUEUE, messages_sync
+from chatproject.logs import log_context
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +104,11 @@ class SendBatcher:
         """Sends waiting for a free slot (or for the end of the loop's turn)."""
         return len(self._waiting)
 
+    @property
+    def inflight(self) -> int:
+        """Sync tasks of this server in the queue (its window's slots taken)."""
+        return len(self._inflight)
+
     def admit(self) -> None:
         """Raise Overloaded while the backlog is past its bounds (a send would only wait): too
         many sends wait, the oldest send waiting for a slot of the window waited too long, or
@@ -162,14 +170,22 @@ class SendBatcher:
             batch_id = uuid.uuid4().hex[:16]
             conversation_ids = {w.conversation_id for w in taken}
             self._busy |= conversation_ids
+            # the batch's timer and task get a context of their own: their log lines are the
+            # batch's, not those of the connection whose send happened to flush it
             self._inflight[batch_id] = _Slot(
-                loop.call_later(settings.CHAT_SEND_INFLIGHT_TIMEOUT, self._expire, batch_id),
+                loop.call_later(
+                    settings.CHAT_SEND_INFLIGHT_TIMEOUT, self._expire, batch_id, context=contextvars.Context()
+                ),
                 conversation_ids,
                 loop.time(),
             )
             for waiting in taken:
                 hops_mark(waiting.item.hops, "queued")
-            task = loop.create_task(self._enqueue(batch_id, [w.item.encode() for w in taken]))
+            counts.messages_accepted += len(taken)
+            SEND_BATCH_SIZE.observe(len(taken))
+            task = loop.create_task(
+                self._enqueue(batch_id, [w.item.encode() for w in taken]), context=contextvars.Context()
+            )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -177,7 +193,11 @@ class SendBatcher:
         slot = self._inflight.pop(batch_id, None)
         if slot is not None:
             self._busy -= slot.conversation_ids
-            log.warning("sync batch %s not reported done in time; its slot is freed", batch_id)
+            log.warning(
+                "sync batch %s not reported done in time; its slot is freed",
+                batch_id,
+                extra={"batch_id": batch_id},
+            )
             self._flush()
 
     async def _enqueue(self, batch_id: str, items: list[dict[str, Any]]) -> None:
@@ -185,7 +205,9 @@ class SendBatcher:
         try:
             await messages_sync.push(kwargs={"items": items, "batch": batch}, queue=SYNC_QUEUE)
         except Exception:
-            log.exception("could not enqueue %d messages on the sync queue", len(items))
+            counts.enqueue_errors += 1
+            with log_context(batch_id=batch_id, message_ids=[item["m"]["id"] for item in items]):
+                log.exception("could not enqueue %d messages on the sync queue", len(items))
             self.done(batch_id)
             await self._on_failure(items)
 

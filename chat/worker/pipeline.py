@@ -39,6 +39,18 @@ from chat.services import conversations_touch
 from chat.store.cassandra.message_store import messages_write_start
 from chat.store.redis import keys as redis_keys
 from chat.sync_queue import task_envelope
+from chat.worker.metrics import (
+    MESSAGES_DUPLICATE,
+    MESSAGES_RENUMBERED,
+    MESSAGES_STORED,
+    PUBLISH_SECONDS,
+    PUSH_HANDOFFS,
+    STORE_SECONDS,
+    SYNC_BATCH_ERRORS,
+    SYNC_BATCH_SECONDS,
+    SYNC_BATCH_SIZE,
+)
+from chatproject.logs import log_context
 from chatproject.redis_client import get_redis
 from notifications.tasks import notify_offline_members
 
@@ -66,7 +78,13 @@ def _live_servers(client: redis.Redis, wanted: set[str]) -> set[str]:
 def _renumber_late(pending: PendingMessage, *, now_ms: int) -> PendingMessage:
     if now_ms - snowflake_timestamp_ms(pending.id) > settings.CHAT_LATE_ID_SECONDS * 1000:
         fresh = snowflake_next_id()
-        log.info("message %s reached storage late: renumbered %s", pending.id, fresh)
+        MESSAGES_RENUMBERED.inc()
+        log.info(
+            "message %s reached storage late: renumbered %s",
+            pending.id,
+            fresh,
+            extra={"message_id": pending.id, "client_msg_id": pending.client_msg_id},
+        )
         return replace(pending, id=fresh)
     return pending
 
@@ -88,21 +106,43 @@ def do_send_messages(
 
     `items` are encoded `SyncItem`s; `batch` an encoded `SyncBatch`: after the acks, that chat
     server is told the batch is done, which frees its slot in the server's sending window.
+
+    Its log lines carry the batch's id and its messages' IDs (`chatproject.logs`).
     """
-    now_ms = int(time.time() * 1000)
+    started = time.perf_counter()
     decoded = [SyncItem.decode(item) for item in items]
+    with log_context(batch_id=(batch or {}).get("b"), message_ids=[item.pending.id for item in decoded]):
+        try:
+            stored = _batch_store_route_ack(decoded=decoded, batch=batch)
+        except Exception:
+            SYNC_BATCH_ERRORS.inc()
+            log.warning("sync batch of %d messages failed (the task is retried)", len(decoded), exc_info=True)
+            raise
+    SYNC_BATCH_SIZE.observe(len(decoded))
+    SYNC_BATCH_SECONDS.observe(time.perf_counter() - started)
+    return stored
+
+
+def _batch_store_route_ack(*, decoded: list[SyncItem], batch: dict[str, str] | None) -> list[StoredMessage]:
+    now_ms = int(time.time() * 1000)
     sampled = [item.hops for item in decoded if item.hops is not None]
     _hops_mark_all(sampled, "task_start")
     pending = [_renumber_late(item.pending, now_ms=now_ms) for item in decoded]
     origins = [item.origin for item in decoded]
     hops_of = {p.id: item.hops for p, item in zip(pending, decoded, strict=True) if item.hops is not None}
     client = get_redis()
+    store_started = time.perf_counter()
     stored = messages_write_start(pending=pending)
     # while Cassandra writes: where the members' devices are (a superset of what is routed below)
     member_ids = {uid for p in pending for uid in p.recipient_ids}
     routes = redis_keys.routes_for_users(client, member_ids)
     live_servers = _live_servers(client, {s for servers in routes.values() for s in servers})
     results = stored()
+    STORE_SECONDS.observe(time.perf_counter() - store_started)
+    duplicates = sum(1 for r in results if r.duplicate)
+    MESSAGES_STORED.inc(len(results) - duplicates)
+    if duplicates:
+        MESSAGES_DUPLICATE.inc(duplicates)
     _hops_mark_all(sampled, "stored")
 
     # route what is new, and also what a redelivered task had stored before its worker died (same
@@ -145,7 +185,11 @@ def do_send_messages(
     push = {"messages_by_user": {str(k): v for k, v in offline.items()}} if offline else None
     tasks = [] if push is None or current_app.conf.task_always_eager else [push_task(push)]
     _hops_mark_all(sampled, "published")  # the stopwatches travel in the published events
+    publish_started = time.perf_counter()
     redis_keys.deliveries_publish(client, batches, tasks=tasks)  # and the push hand-off
+    PUBLISH_SECONDS.observe(time.perf_counter() - publish_started)
+    if offline:
+        PUSH_HANDOFFS.inc(len(offline))
     # the conversations' newest message and the senders' read markers follow the acks (they are
     # not the message; a redelivered task repeats them), and precede the REST replies so that an
     # API client that got its 201 finds its conversation list up to date

@@ -19,6 +19,7 @@ from chatproject.settings.base import (
     REDIS_TLS,
     REDIS_TLS_CA_CERTS,
     SECRET_KEY,
+    logging_config,
 )
 from chatproject.settings.env import env_bool, env_float, env_int, env_str, redis_url_build
 from chatproject.settings.secret_key import secret_key_load_or_create
@@ -57,3 +58,6 @@ CHAT_SEND_RULES_CACHE_SECONDS = env_float("CHAT_SEND_RULES_CACHE_SECONDS", 0.0)
 # in-process tests run eager sync tasks and fixtures on the event loop's thread, which would count
 # as a chat server falling behind: the tests of shedding on lag set it themselves
 CHAT_SHED_LAG_MS = env_float("CHAT_SHED_LAG_MS", 2000.0)
+# test runs and the stacks of process-level tests log plain text unless LOG_FORMAT says otherwise
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+LOGGING = logging_config(LOG_FORMAT)
