@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The local stack's backing services: PostgreSQL, Redis, a Cassandra 5.0 node and the nginx load
-# balancer, all on 127.0.0.1 with data, logs and pid files under $CHAT_VAR_DIR.
+# The local stack's backing services: PostgreSQL, Redis, Cassandra 5.0 (one node, or a cluster of
+# CASSANDRA_NODES nodes on 127.0.0.1, .2, .3...) and the nginx load balancer, with data, logs and
+# pid files under $CHAT_VAR_DIR.
 #
-#   scripts/services.sh start|stop|status [postgres|redis|cassandra|nginx|all]
+#   scripts/services.sh start|stop|status [postgres|redis|cassandra|cassandra-<i>|nginx|all]
 #
 # Every action is idempotent: starting what runs, or stopping what is stopped, does nothing.
 # A missing Debian package is installed; a service that cannot start fails with its name and the
@@ -151,14 +152,35 @@ redis_stop() {
 redis_status() { pid_alive "$REDIS_PID" && echo "redis: running on $REDIS_HOST:$REDIS_PORT" || echo "redis: stopped"; }
 
 # ---------------------------------------------------------------- Cassandra
-CASS_HOME="$VAR/cassandra"
-CASS_PID="$RUN/cassandra.pid"
-CASS_LIB="$CASS_HOME/lib"
+# CASSANDRA_NODES nodes (default 1). Node i listens on the i-th address of CASSANDRA_HOSTS (or
+# 127.0.0.<i> when the list is shorter: every 127/8 address is the loopback on Linux), all on the
+# same ports, each with its data under var/cassandra (node 1) or var/cassandra-<i>, its pid file
+# and its logs; the first node is the seed. `cassandra` acts on every node, `cassandra-<i>` on one.
+CASS_NODES="${CASSANDRA_NODES:-1}"
+case "$CASS_NODES" in [1-9]) ;; *) die "CASSANDRA_NODES must be 1 to 9, not '$CASS_NODES'" ;; esac
+CASS_LIB="$VAR/cassandra/lib"
 CASS_POM="$ROOT_DIR/deploy/cassandra/pom.xml"
+
+cass_home() { if [ "$1" -eq 1 ]; then echo "$VAR/cassandra"; else echo "$VAR/cassandra-$1"; fi; }
+cass_pidfile() { if [ "$1" -eq 1 ]; then echo "$RUN/cassandra.pid"; else echo "$RUN/cassandra-$1.pid"; fi; }
+cass_logdir() { if [ "$1" -eq 1 ]; then echo "$LOG/cassandra"; else echo "$LOG/cassandra-$1"; fi; }
+cass_out() { if [ "$1" -eq 1 ]; then echo "$LOG/cassandra.out"; else echo "$LOG/cassandra-$1.out"; fi; }
+cass_name() { if [ "$CASS_NODES" -eq 1 ]; then echo cassandra; else echo "cassandra-$1"; fi; }
+
+cass_host() {  # the address of node <i>
+  local hosts
+  IFS=, read -r -a hosts <<<"$CASSANDRA_HOSTS"
+  if [ "${#hosts[@]}" -ge "$1" ]; then echo "${hosts[$(($1 - 1))]}"; else echo "127.0.0.$1"; fi
+}
+
+cass_token() {  # node <i>'s one token: the ring cut into CASSANDRA_NODES equal parts, node 1 at 0
+  # (2^64 / N steps; the multiplication wraps around past 2^63 into the negative half, as the ring does)
+  echo $(( ($1 - 1) * (9223372036854775807 / CASS_NODES) * 2 ))
+}
 
 cassandra_version() { sed -n 's:.*<cassandra.version>\(.*\)</cassandra.version>.*:\1:p' "$CASS_POM"; }
 
-cassandra_fetch() {  # the node's jars, from Maven Central through Maven's local repository
+cassandra_fetch() {  # the nodes' jars, from Maven Central through Maven's local repository
   local stamp="$CASS_LIB/.version-$(cassandra_version)"
   [ -f "$stamp" ] && return
   command -v java >/dev/null || die "cassandra: java not found (Java 17 is required)"
@@ -171,77 +193,120 @@ cassandra_fetch() {  # the node's jars, from Maven Central through Maven's local
   touch "$stamp"
 }
 
-cassandra_ready() {
-  "$ROOT_DIR/.venv/bin/python" "$ROOT_DIR/scripts/cql_ready.py" "$CASSANDRA_HOSTS" "$CASSANDRA_PORT" >/dev/null 2>&1
+cassandra_ready() {  # cassandra_ready <i> [<peers>]: node <i> answers CQL and knows that many other nodes
+  "$ROOT_DIR/.venv/bin/python" "$ROOT_DIR/scripts/cql_ready.py" "$(cass_host "$1")" "$CASSANDRA_PORT" "${2:-0}" >/dev/null 2>&1
 }
 
-cassandra_ours() {  # the pid of a Cassandra node of this var/ (one left running without its pid file)
-  local proc
+cassandra_ours() {  # the pid of node <i> of this var/ (one left running without its pid file)
+  local proc home; home="$(cass_home "$1")"
   for proc in /proc/[0-9]*; do
-    if tr '\0' ' ' <"$proc/cmdline" 2>/dev/null | grep -q -- "-Dcassandra.storagedir=$CASS_HOME .*CassandraDaemon"; then
+    if tr '\0' ' ' 2>/dev/null <"$proc/cmdline" | grep -q -- "-Dcassandra.storagedir=$home .*CassandraDaemon"; then
       echo "${proc#/proc/}"; return 0
     fi
   done
   return 1
 }
 
-cassandra_start() {
-  local host="${CASSANDRA_HOSTS%%,*}" pid
-  if pid_alive "$CASS_PID"; then say "cassandra already running"; return; fi
-  if pid="$(cassandra_ours)"; then echo "$pid" >"$CASS_PID"; say "cassandra of this var/ already running (pid $pid): using it"; return; fi
-  port_open "$host" "$CASSANDRA_PORT" && die "cassandra: port $host:$CASSANDRA_PORT is taken by another process"
+cassandra_launch() {  # start node <i> without waiting; returns 1 when it already runs
+  local i="$1" name home pidfile host pid
+  name="$(cass_name "$i")"; home="$(cass_home "$i")"; pidfile="$(cass_pidfile "$i")"; host="$(cass_host "$i")"
+  if pid_alive "$pidfile"; then say "$name already running"; return 1; fi
+  if pid="$(cassandra_ours "$i")"; then echo "$pid" >"$pidfile"; say "$name of this var/ already running (pid $pid): using it"; return 1; fi
+  port_open "$host" "$CASSANDRA_PORT" && die "$name: port $host:$CASSANDRA_PORT is taken by another process"
   [ -x "$ROOT_DIR/.venv/bin/python" ] || die "cassandra: .venv missing (run make venv first): it checks readiness over CQL"
   cassandra_fetch
-  mkdir -p "$CASS_HOME/conf" "$LOG/cassandra"
-  sed -e "s#@VAR@#$CASS_HOME#g" -e "s#@HOST@#$host#g" -e "s#@PORT@#$CASSANDRA_PORT#g" \
-      -e "s#@STORAGE_PORT@#$CASSANDRA_STORAGE_PORT#g" \
-      "$ROOT_DIR/deploy/cassandra/cassandra.yaml.in" >"$CASS_HOME/conf/cassandra.yaml"
-  cp "$ROOT_DIR/deploy/cassandra/logback.xml" "$CASS_HOME/conf/logback.xml"
+  mkdir -p "$home/conf" "$(cass_logdir "$i")"
+  sed -e "s#@VAR@#$home#g" -e "s#@HOST@#$host#g" -e "s#@PORT@#$CASSANDRA_PORT#g" \
+      -e "s#@STORAGE_PORT@#$CASSANDRA_STORAGE_PORT#g" -e "s#@SEED@#$(cass_host 1)#g" \
+      -e "s#@TOKEN@#$(cass_token "$i")#g" \
+      "$ROOT_DIR/deploy/cassandra/cassandra.yaml.in" >"$home/conf/cassandra.yaml"
+  cp "$ROOT_DIR/deploy/cassandra/logback.xml" "$home/conf/logback.xml"
   local opts=()
   while IFS= read -r line; do
     case "$line" in ''|'#'*) continue ;; esac
     opts+=("$line")
   done <"$ROOT_DIR/deploy/cassandra/jvm17-server.options"
-  local started; started=$(date +%s)
+  # in a cluster, a node other than the seed first asks the seed for the ring ("shadow round") and
+  # gives up after the ring delay: let it wait 10 s for the seed instead of the single node's 0
+  # (it waits only as long as the seed takes to answer; a later -D wins over the options file's)
+  if [ "$CASS_NODES" -gt 1 ]; then opts+=("-Dcassandra.ring_delay_ms=10000"); fi
   # the daemon is started directly (no bin/cassandra script: see deploy/cassandra/pom.xml); it has
   # no root check of its own, which is what the distribution's -R flag would switch off
   setsid nohup java "${opts[@]}" \
     "-Xms$CASSANDRA_MAX_HEAP_SIZE" "-Xmx$CASSANDRA_MAX_HEAP_SIZE" "-Xmn$CASSANDRA_HEAP_NEWSIZE" \
-    "-Dcassandra.config=file://$CASS_HOME/conf/cassandra.yaml" \
-    "-Dcassandra.storagedir=$CASS_HOME" "-Dcassandra.logdir=$LOG/cassandra" \
-    "-Dlogback.configurationFile=$CASS_HOME/conf/logback.xml" \
+    "-Dcassandra.config=file://$home/conf/cassandra.yaml" \
+    "-Dcassandra.storagedir=$home" "-Dcassandra.logdir=$(cass_logdir "$i")" \
+    "-Dlogback.configurationFile=$home/conf/logback.xml" \
     "-Dcassandra-foreground=yes" \
-    -cp "$CASS_HOME/conf:$CASS_LIB/*" org.apache.cassandra.service.CassandraDaemon \
-    >"$LOG/cassandra.out" 2>&1 </dev/null &
-  echo $! >"$CASS_PID"
-  say "cassandra $(cassandra_version): starting (pid $(cat "$CASS_PID")), waiting for CQL on $host:$CASSANDRA_PORT"
-  local i=0
-  until cassandra_ready; do
-    if ! pid_alive "$CASS_PID"; then
-      tail -n 30 "$LOG/cassandra.out" >&2; rm -f "$CASS_PID"
-      die "cassandra exited during start (see $LOG/cassandra.out and $LOG/cassandra/system.log)"
+    -cp "$home/conf:$CASS_LIB/*" org.apache.cassandra.service.CassandraDaemon \
+    >"$(cass_out "$i")" 2>&1 </dev/null &
+  echo $! >"$pidfile"
+  say "$name $(cassandra_version): starting (pid $(cat "$pidfile")) on $host:$CASSANDRA_PORT"
+}
+
+cassandra_await() {  # wait until node <i> is ready (started <seconds since epoch>), knowing <peers> others
+  local i="$1" started="$2" peers="$3" name pidfile n=0
+  name="$(cass_name "$i")"; pidfile="$(cass_pidfile "$i")"
+  until cassandra_ready "$i" "$peers"; do
+    if ! pid_alive "$pidfile"; then
+      tail -n 30 "$(cass_out "$i")" >&2; rm -f "$pidfile"
+      die "$name exited during start (see $(cass_out "$i") and $(cass_logdir "$i")/system.log)"
     fi
-    i=$((i + 1)); [ "$i" -ge 180 ] && die "cassandra: CQL did not answer within 180 s (see $LOG/cassandra/system.log)"
+    n=$((n + 1)); [ "$n" -ge 180 ] && die "$name: not ready within 180 s (see $(cass_logdir "$i")/system.log)"
     sleep 1
   done
-  say "cassandra ready on $host:$CASSANDRA_PORT after $(( $(date +%s) - started )) s"
+  say "$name ready on $(cass_host "$i"):$CASSANDRA_PORT after $(( $(date +%s) - started )) s"
+}
+
+cassandra_start_nodes() {  # cassandra_start_nodes <peers> <i>...: start the nodes at once, then
+  # wait until each answers CQL and knows <peers> other nodes
+  local peers="$1" i started launched=()
+  shift
+  started=$(date +%s)
+  for i in "$@"; do if cassandra_launch "$i"; then launched+=("$i"); fi; done
+  for i in "${launched[@]}"; do cassandra_await "$i" "$started" "$peers"; done
+}
+
+cassandra_start() {
+  # the seed first (alone, it knows no other node yet): a node that starts finds the cluster
+  # through it; then the others together (each joins with its own token and nothing to stream,
+  # so they need not take turns) until each knows all the others
+  cassandra_start_nodes 0 1
+  if [ "$CASS_NODES" -gt 1 ]; then
+    # shellcheck disable=SC2046  # one argument per node
+    cassandra_start_nodes "$((CASS_NODES - 1))" $(seq 2 "$CASS_NODES")
+  fi
+}
+
+cassandra_node_stop() {
+  local i="$1" name pidfile pid=""
+  name="$(cass_name "$i")"; pidfile="$(cass_pidfile "$i")"
+  if pid_alive "$pidfile"; then pid="$(cat "$pidfile")"; else pid="$(cassandra_ours "$i")" || pid=""; fi
+  if [ -n "$pid" ]; then
+    # SIGTERM: the node announces its shutdown through gossip, so the others mark it down at once
+    kill "$pid" 2>/dev/null || true
+    wait_gone "$name" "$pid" 60
+    rm -f "$pidfile"; say "$name stopped"
+  else rm -f "$pidfile"; say "$name not running"; fi
 }
 
 cassandra_stop() {
-  local pid=""
-  if pid_alive "$CASS_PID"; then pid="$(cat "$CASS_PID")"; else pid="$(cassandra_ours)" || pid=""; fi
-  if [ -n "$pid" ]; then
-    kill "$pid" 2>/dev/null || true
-    wait_gone cassandra "$pid" 60
-    rm -f "$CASS_PID"; say "cassandra stopped"
-  else rm -f "$CASS_PID"; say "cassandra not running"; fi
+  local i
+  for i in $(seq "$CASS_NODES" -1 1); do cassandra_node_stop "$i"; done
+}
+
+cassandra_node_status() {
+  local i="$1" name
+  name="$(cass_name "$i")"
+  if pid_alive "$(cass_pidfile "$i")"; then
+    cassandra_ready "$i" && echo "$name: running on $(cass_host "$i"):$CASSANDRA_PORT" \
+      || echo "$name: process up, CQL not answering (or not yet in the cluster)"
+  else echo "$name: stopped"; fi
 }
 
 cassandra_status() {
-  if pid_alive "$CASS_PID"; then
-    cassandra_ready && echo "cassandra: running on ${CASSANDRA_HOSTS%%,*}:$CASSANDRA_PORT" \
-      || echo "cassandra: process up, CQL not answering"
-  else echo "cassandra: stopped"; fi
+  local i
+  for i in $(seq 1 "$CASS_NODES"); do cassandra_node_status "$i"; done
 }
 
 # ---------------------------------------------------------------- nginx (load balancer)
@@ -298,11 +363,20 @@ nginx_status() { pid_alive "$NGINX_PID" && echo "nginx: running on 127.0.0.1:$LB
 
 # ---------------------------------------------------------------- main
 action="${1:-status}"; target="${2:-all}"
-case "$action" in start|stop|status) ;; *) die "usage: $0 start|stop|status [postgres|redis|cassandra|nginx|all]" ;; esac
+usage="usage: $0 start|stop|status [postgres|redis|cassandra|cassandra-<i>|nginx|all]"
+case "$action" in start|stop|status) ;; *) die "$usage" ;; esac
 case "$target" in
   all)
     if [ "$action" = stop ]; then order="nginx cassandra redis postgres"; else order="postgres redis cassandra nginx"; fi
     for s in $order; do "${s}_${action}"; done ;;
   postgres|redis|cassandra|nginx) "${target}_${action}" ;;
-  *) die "unknown service '$target' (postgres, redis, cassandra, nginx, all)" ;;
+  cassandra-[1-9])
+    node="${target#cassandra-}"
+    [ "$node" -le "$CASS_NODES" ] || die "$target: CASSANDRA_NODES is $CASS_NODES"
+    case "$action" in
+      start) cassandra_start_nodes "$((CASS_NODES - 1))" "$node" ;;
+      stop) cassandra_node_stop "$node" ;;
+      status) cassandra_node_status "$node" ;;
+    esac ;;
+  *) die "unknown service '$target' (postgres, redis, cassandra, cassandra-<i>, nginx, all)" ;;
 esac
