@@ -35,7 +35,7 @@ def faults(
     )
     proxy.start()
     try:
-        with Stack.running(
+        stack = Stack.in_scratch(
             "chat-faults-",
             extra_env={
                 "POSTGRES_DB": str(connection.settings_dict["NAME"]),
@@ -59,17 +59,31 @@ def faults(
                 "CHAT_BUDGET_SYNC": "1000",
                 "API_THROTTLE_ANON": "100000/min",
                 "API_THROTTLE_USER": "100000/min",
+                "AXES_FAILURE_LIMIT": "1000000",
+                # as in production: sends to known conversations are checked without PostgreSQL
+                "CHAT_SEND_RULES_CACHE_SECONDS": "30",
+                # the slow consumer: closed past 256 KiB unsent, and given 30 s to read to the close
+                "CHAT_SEND_BACKLOG_MAX": str(256 * 1024),
+                "CHAT_SLOW_CLOSE_GRACE": "30",
             },
-        ) as stack:
-            fault_stack = FaultStack(stack=stack, redis=private_redis, proxy=proxy)
-            try:
-                fault_stack.wait_registered()
-                yield fault_stack
-            finally:
-                if fault_stack.report.exists():  # the rows of this run outlive the stack's var/
-                    kept = tmp_path_factory.getbasetemp() / "reliability.json"
-                    shutil.copy(fault_stack.report, kept)
-                    print(f"\nreliability rows: {kept}")
+        )
+        fault_stack = FaultStack(stack=stack, redis=private_redis, proxy=proxy)
+        stack.start()
+        try:
+            # as Stack.wait_ready, with the patience a machine shared with other test runs needs
+            stack.wait_all_running(timeout=120)
+            for port in [*stack.api_ports, *stack.chat_ports]:
+                stack.wait_http(f"http://127.0.0.1:{port}/healthz", timeout=180)
+            fault_stack.wait_registered()
+            yield fault_stack
+        finally:
+            # the rows of this run and the processes' logs outlive the stack's var/
+            kept = tmp_path_factory.getbasetemp() / "reliability"
+            shutil.copytree(stack.var / "log", kept / "log", dirs_exist_ok=True)
+            if fault_stack.report.exists():
+                shutil.copy(fault_stack.report, kept / "reliability.json")
+            print(f"\nreliability rows and logs: {kept}")
+            stack.stop()
     finally:
         proxy.stop()
         private_redis.stop()

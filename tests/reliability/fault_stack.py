@@ -40,6 +40,11 @@ class FaultStack:
     def pids(self, program: str) -> list[int]:
         return [pid for _, pid in self.stack.processes().get(program, []) if pid is not None]
 
+    def process_names(self, program: str) -> list[str]:
+        """supervisorctl's names of a program's processes (`worker-sync:worker-sync-0`, ...)."""
+        names = [line.split()[0] for line in self.stack.ctl("status").splitlines() if line.strip()]
+        return [name for name in names if name.split(":")[0] == program]
+
     def kill(self, program: str, sig: signal.Signals) -> list[int]:
         """Signal every process of a program (with its process group: a Celery worker's
         children too); returns the pids signalled."""
