@@ -62,9 +62,6 @@ def faults(
                 "AXES_FAILURE_LIMIT": "1000000",
                 # as in production: sends to known conversations are checked without PostgreSQL
                 "CHAT_SEND_RULES_CACHE_SECONDS": "30",
-                # the slow consumer: closed past 256 KiB unsent, and given 30 s to read to the close
-                "CHAT_SEND_BACKLOG_MAX": str(256 * 1024),
-                "CHAT_SLOW_CLOSE_GRACE": "30",
             },
         )
         fault_stack = FaultStack(stack=stack, redis=private_redis, proxy=proxy)
