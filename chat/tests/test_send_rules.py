@@ -13,12 +13,13 @@ from django.test import override_settings
 
 from accounts.models import Block, User
 from chat import selectors
+from chat.selectors import send_rules
 from chat.services import conversation_direct_open
 
 
 @pytest.fixture(autouse=True)
 def _empty_cache() -> None:
-    selectors._send_rules_cache.clear()
+    send_rules._send_rules_cache.clear()
 
 
 @pytest.mark.django_db
@@ -94,14 +95,14 @@ def test_a_read_that_began_before_an_eviction_is_not_kept(
     """A block evicts the rules while a read of the old state is under way: that read's answer
     is returned to its caller but not cached, so the next send reads the block."""
     conversation, _ = conversation_direct_open(user=alice, other_id=bob.pk)
-    read = selectors._send_rules_read
+    read = send_rules._send_rules_read
 
     def read_then_evicted(*, conversation_id: int) -> selectors.SendRules:
         rules = read(conversation_id=conversation_id)
         selectors.send_rules_forget(conversation_ids=[conversation_id])  # the eviction lands now
         return rules
 
-    monkeypatch.setattr(selectors, "_send_rules_read", read_then_evicted)
+    monkeypatch.setattr(send_rules, "_send_rules_read", read_then_evicted)
     with override_settings(CHAT_SEND_RULES_CACHE_SECONDS=30):
         assert not selectors.conversation_send_rules(conversation_id=conversation.pk, cache=True).blocked
     assert selectors.conversation_send_rules_cached(conversation_id=conversation.pk) is None

@@ -6,8 +6,6 @@ A conversation that does not exist and one the caller is not in raise the same
 
 from __future__ import annotations
 
-import random
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,12 +13,12 @@ from datetime import datetime
 from django.conf import settings
 from django.db.models import Q
 
-from accounts.selectors import blocked_either_way_ids, user_blocked_between
+from accounts.selectors import blocked_either_way_ids
 from chat.domain.errors import ConversationNotFound
-from chat.domain.records import AroundPage, FeedEntry, MessagePage, StoredMessage, feed_id_of
-from chat.domain.snowflake import MAX_ID, TIMESTAMP_SHIFT, snowflake_min_for_time
+from chat.domain.records import AroundPage, MessagePage, StoredMessage
+from chat.domain.snowflake import MAX_ID
 from chat.models import Conversation, ConversationKind, Membership
-from chat.store.cassandra import feed_store, message_store
+from chat.store.cassandra import message_store
 
 
 @dataclass(frozen=True)
@@ -46,21 +44,6 @@ class ConversationSummary:
     last_message: StoredMessage | None
     unread_count: int
     blocked: bool = False  # a direct conversation whose pair blocked one another: no sends
-
-
-@dataclass(frozen=True)
-class SyncPage:
-    """Feed entries for a device, oldest first; `cur_max_message_id` is where the next sync starts.
-    `reset_required`: the device is further behind than the feed keeps (no entries then)."""
-
-    entries: list[FeedEntry]
-    has_more: bool
-    cur_max_message_id: int
-    reset_required: bool = False
-
-    @property
-    def messages(self) -> list[StoredMessage]:
-        return [e for e in self.entries if isinstance(e, StoredMessage)]
 
 
 def membership_get(*, user_id: int, conversation_id: int) -> Membership:
@@ -241,27 +224,6 @@ def _member_conversation_ids(user_id: int) -> set[int]:
     return set(Membership.objects.filter(user_id=user_id).values_list("conversation_id", flat=True))
 
 
-def feed_sync(*, user_id: int, since: int, limit: int) -> SyncPage:
-    """My feed's entries with `feed_id` > `since`, oldest first, of conversations I am still in
-    (and the `conversation.left` entries of those I left).
-
-    `cur_max_message_id` is the newest feed ID this page looked at (or `since` when there was
-    none): the `since` of the next call.
-    """
-    page = feed_store.feed_read(user_id=user_id, since=since, limit=limit)
-    mine = _member_conversation_ids(user_id)
-    return SyncPage(
-        entries=[
-            e
-            for e in page.entries
-            if e.conversation_id in mine
-            or (not isinstance(e, StoredMessage) and e.kind == "conversation.left")
-        ],
-        has_more=page.has_more,
-        cur_max_message_id=feed_id_of(page.entries[-1]) if page.entries else since,
-    )
-
-
 def mention_list(*, user_id: int, before: int | None, limit: int) -> MessagePage:
     """Messages that mention me, newest first, from conversations I am still in."""
     page = message_store.user_mentions(user_id=user_id, before=before, limit=limit)
@@ -269,150 +231,3 @@ def mention_list(*, user_id: int, before: int | None, limit: int) -> MessagePage
     return MessagePage(
         messages=[m for m in page.messages if m.conversation_id in mine], has_more=page.has_more
     )
-
-
-def _late_window() -> int:
-    """CHAT_LATE_ID_SECONDS expressed in ID space."""
-    return int(settings.CHAT_LATE_ID_SECONDS * 1000) << TIMESTAMP_SHIFT
-
-
-def catch_up_lower_bound(since: int) -> int:
-    """Where a sync from `since` really starts: CHAT_LATE_ID_SECONDS of ID space earlier.
-
-    A message may be stored after a device saw a larger ID, but never with an ID older than
-    CHAT_LATE_ID_SECONDS at storage time (the worker renumbers it), so looking back that far
-    finds it; the client de-duplicates what it already has by ID.
-    """
-    return max(0, since - _late_window())
-
-
-def catch_up_page(*, user_id: int, since: int, limit: int) -> tuple[SyncPage, int]:
-    """One page of a device's sync from `since` (its cur_max_message_id), looking back the late
-    window; returns the page and the `since` of the next call.
-
-    While the page is not the last, the next `since` is chosen so that the next call starts right
-    after this page (its look-back lands on the page's last ID), so paging never repeats itself;
-    after the last page it is the newest ID seen (or `since`).
-    """
-    now_ms = int(time.time() * 1000)
-    if 0 < since < snowflake_min_for_time(now_ms - int(settings.CHAT_FEED_RETENTION_DAYS * 86_400_000)):
-        # older than the feed keeps: the device reloads, then syncs on from now
-        return SyncPage(entries=[], has_more=False, cur_max_message_id=0, reset_required=True), (
-            snowflake_min_for_time(now_ms)
-        )
-    page = feed_sync(user_id=user_id, since=catch_up_lower_bound(since), limit=limit)
-    last = page.cur_max_message_id
-    if page.has_more:
-        return page, min(MAX_ID, last + _late_window())
-    return page, max(since, last)
-
-
-@dataclass(frozen=True)
-class SendRules:
-    """What validating a send needs to know of a conversation."""
-
-    members: dict[str, int]  # lower-cased username -> user id (mentions are case-insensitive)
-    member_ids: frozenset[int]
-    blocked: bool  # a direct conversation whose two users have blocked one another
-    active_ids: frozenset[int] = frozenset()  # members whose account is active (may send)
-    archived: bool = False  # archived by an operator: no sends
-
-
-@dataclass(frozen=True)
-class _CachedRules:
-    rules: SendRules
-    expires: float  # time.monotonic()
-    refresh_at: float  # from here on a send uses the rules and has them read again meanwhile
-
-
-_send_rules_cache: dict[int, _CachedRules] = {}
-_SEND_RULES_CACHE_MAX = 50_000
-_send_rules_refreshing: set[int] = set()
-_send_rules_generation = 0  # moves on at each eviction: a read begun before it is not kept
-
-
-def conversation_send_rules_cached(*, conversation_id: int) -> SendRules | None:
-    """The rules a chat server keeps for the conversation, if it has them (no I/O)."""
-    cached = _send_rules_cache.get(conversation_id)
-    if cached is not None and cached.expires > time.monotonic():
-        return cached.rules
-    return None
-
-
-def send_rules_refresh_due(*, conversation_id: int) -> bool:
-    """True once when the cached rules near their expiry: the caller reads them again in the
-    background (`conversation_send_rules(..., refresh=True)`), so that sends keep finding them in
-    the cache instead of waiting for the database at the expiry."""
-    cached = _send_rules_cache.get(conversation_id)
-    if cached is None or cached.refresh_at > time.monotonic() or conversation_id in _send_rules_refreshing:
-        return False
-    _send_rules_refreshing.add(conversation_id)
-    return True
-
-
-def conversation_send_rules(*, conversation_id: int, cache: bool = False, refresh: bool = False) -> SendRules:
-    """Members and block state of a conversation, for validating a send.
-
-    With `cache` (the chat servers, for every message they receive) the answer is kept in process
-    for CHAT_SEND_RULES_CACHE_SECONDS; changes of members and blocks evict it at once through the
-    chat servers' delivery channels (`send_rules_forget`), the expiry bounds a missed eviction.
-    `refresh`: read them even if cached (`send_rules_refresh_due`).
-    """
-    if cache and not refresh and (rules := conversation_send_rules_cached(conversation_id=conversation_id)):
-        return rules
-    generation = _send_rules_generation
-    try:
-        rules = _send_rules_read(conversation_id=conversation_id)
-    finally:
-        _send_rules_refreshing.discard(conversation_id)
-    ttl = settings.CHAT_SEND_RULES_CACHE_SECONDS
-    if cache and ttl > 0 and generation == _send_rules_generation:
-        if len(_send_rules_cache) >= _SEND_RULES_CACHE_MAX:
-            _send_rules_cache.clear()
-        # expiries spread over the last fifth of the time: conversations first seen together
-        # (a burst of logins) are not all read again in the same instant
-        now, ttl = time.monotonic(), ttl * random.uniform(0.8, 1.0)
-        _send_rules_cache[conversation_id] = _CachedRules(
-            rules, expires=now + ttl, refresh_at=now + ttl * 0.75
-        )
-    return rules
-
-
-def _send_rules_read(*, conversation_id: int) -> SendRules:
-    rows = (
-        list(
-            Membership.objects.filter(conversation_id=conversation_id).values_list(
-                "user__username",
-                "user_id",
-                "conversation__kind",
-                "user__is_active",
-                "conversation__archived_at",
-            )
-        )
-        if 0 < conversation_id <= MAX_ID
-        else []
-    )
-    members = {name.lower(): uid for name, uid, *_ in rows}
-    blocked = False
-    if rows and rows[0][2] == ConversationKind.DIRECT and len(rows) == 2:
-        first, second = (uid for _, uid, *_ in rows)
-        blocked = user_blocked_between(user_id=first, other_id=second)
-    return SendRules(
-        members=members,
-        member_ids=frozenset(uid for _, uid, *_ in rows),
-        blocked=blocked,
-        active_ids=frozenset(uid for _, uid, _, active, _ in rows if active),
-        archived=bool(rows) and rows[0][4] is not None,
-    )
-
-
-def send_rules_forget(*, conversation_ids: list[int] | None) -> None:
-    """Evict cached send rules: of these conversations, or (None) of all. A read that began
-    before the eviction is not kept (it may predate the change)."""
-    global _send_rules_generation
-    _send_rules_generation += 1
-    if conversation_ids is None:
-        _send_rules_cache.clear()
-        return
-    for conversation_id in conversation_ids:
-        _send_rules_cache.pop(conversation_id, None)
