@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -125,3 +125,26 @@ async def fresh_chat_runtime() -> AsyncIterator[None]:
     if runtime_module._runtime is not None:
         await runtime_module._runtime.stop()
     runtime_module._runtime = None
+
+
+@pytest.fixture(autouse=True)
+def _frames_match_the_asyncapi_document(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every frame a chat server sends to a test, in process or over a real socket, and every frame
+    a test helper sends, must be in docs/asyncapi.yaml and valid against it (tests/frames.py)."""
+    from channels.testing import WebsocketCommunicator
+
+    from tests import frames
+
+    receive_from = WebsocketCommunicator.receive_from
+
+    # the signature of the method it wraps
+    async def checked_receive_from(self: WebsocketCommunicator, timeout: float = 1) -> Any:  # noqa: ASYNC109
+        received = await receive_from(self, timeout)
+        frames.frame_text_received(received)
+        return received
+
+    monkeypatch.setattr(WebsocketCommunicator, "receive_from", checked_receive_from)
+    frames.violations.clear()
+    yield
+    found, frames.violations[:] = list(frames.violations), []
+    assert not found, "frames that docs/asyncapi.yaml does not allow:\n" + "\n".join(found)

@@ -22,8 +22,27 @@ CLOSE_BAD_TICKET = 4401  # no, forged, expired or reused ticket, and no session;
 CLOSE_DRAINING = 4503  # the server is draining: get another through discovery
 CLOSE_TOO_MANY_SOCKETS = 4429  # the user opened more than CHAT_SOCKETS_PER_USER: this, the oldest, goes
 
+CLOSE_UNSUPPORTED_VERSION = 4505  # the `v` the client asked for is not a protocol version this server speaks
+
+# the protocol's version: a client names the one it speaks with `v` in the socket's URL (absent: 1).
+# Within a version frames and fields are only added; a change that breaks a client is a new version.
+PROTOCOL_VERSION = 1
+PROTOCOL_VERSIONS = (1,)  # what this server speaks
+
 MAX_ID = (1 << 63) - 1
-_CLIENT_MSG_ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+CLIENT_MSG_ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
+_CLIENT_MSG_ID_RE = re.compile(CLIENT_MSG_ID_PATTERN)
+
+
+def protocol_version_of(values: list[str] | None) -> int | None:
+    """The protocol version a socket's `v` query values ask for, or None if this server does not
+    speak it (no `v`: version 1, what clients before versioning speak)."""
+    if not values:
+        return 1
+    value = values[0]
+    if value.isascii() and value.isdigit() and int(value) in PROTOCOL_VERSIONS:
+        return int(value)
+    return None
 
 
 class ProtocolError(ServiceError):

@@ -17,6 +17,7 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from tests.frames import frame_received, frame_sent
 from tests.stack import Stack, api_call
 
 PASSWORD = "correct-horse-battery-staple"
@@ -91,7 +92,8 @@ class Device:
         assigned, ticket = await asyncio.to_thread(self.ticket)
         target = url or assigned
         try:
-            self.ws = await websockets.connect(f"{target}?ticket={ticket}", max_size=2**20)
+            # v: the protocol version this client speaks (docs/protocol.md, "Versions")
+            self.ws = await websockets.connect(f"{target}?ticket={ticket}&v=1", max_size=2**20)
         except websockets.InvalidStatus as exc:
             # through the load balancer a dead chat server answers 502: as unreachable as a refused port
             if exc.response.status_code in (502, 503, 504):
@@ -106,6 +108,7 @@ class Device:
         try:
             async for raw in ws:
                 frame = json.loads(raw)
+                frame_received(frame)  # against docs/asyncapi.yaml (tests/frames.py)
                 kind = frame["type"]
                 if kind == "message.ack":
                     sent = self.outbox.pop(frame["client_msg_id"], None)
@@ -193,12 +196,13 @@ class Device:
         self.cur_max = max(self.cur_max, mid)
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
+        """Send a well-formed frame (one malformed on purpose goes raw: `self.ws.send`)."""
         assert self.ws is not None
+        frame_sent(frame)
         await self.ws.send(json.dumps(frame))
 
     async def request(self, frame: dict[str, Any], answer: str, *, wait: float = 10) -> dict[str, Any]:
-        assert self.ws is not None
-        await self.ws.send(json.dumps(frame))
+        await self.send_frame(frame)
         return await self.next_frame(answer, wait=wait)
 
     async def next_frame(self, kind: str, *, wait: float = 10) -> dict[str, Any]:
@@ -217,6 +221,7 @@ class Device:
             "body": body,
         }
         self.outbox[client_msg_id] = frame
+        frame_sent(frame)
         if self.ws is not None:  # else it waits in the outbox for the next connection
             with contextlib.suppress(websockets.ConnectionClosed):
                 await self.ws.send(json.dumps(frame))

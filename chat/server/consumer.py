@@ -23,7 +23,7 @@ from django.conf import settings
 from chat import protocol
 from chat.domain.events import Origin
 from chat.domain.hops import hops_start
-from chat.protocol import CLOSE_BAD_TICKET, CLOSE_DRAINING, frame_text
+from chat.protocol import CLOSE_BAD_TICKET, CLOSE_DRAINING, CLOSE_UNSUPPORTED_VERSION, frame_text
 from chat.server import handlers
 from chat.server.budget import SocketBudget
 from chat.server.metrics import counts
@@ -76,6 +76,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         runtime = chat_runtime()
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
+        if protocol.protocol_version_of(query.get("v")) is None:  # before the ticket is spent
+            await self.accept()
+            await self.close(code=CLOSE_UNSUPPORTED_VERSION)
+            return
         identity = await self._identify()
         await self.accept()
         if identity is None:

@@ -22,6 +22,7 @@ from chat.server.app import websocket_application
 from chat.services import conversation_direct_open, conversation_group_create
 from chatproject.celery import app as celery_app
 from chatproject.redis_client import get_redis
+from tests.frames import frame_sent
 from tests.tickets import device_ticket_async
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -65,6 +66,8 @@ async def _recv_type(comm: WebsocketCommunicator, kind: str, *, wait: float = 5)
 
 
 async def _send(comm: WebsocketCommunicator, frame: dict[str, Any]) -> None:
+    """Send a well-formed frame, checked against docs/asyncapi.yaml (bad input goes raw: send_to)."""
+    frame_sent(frame)
     await comm.send_to(text_data=json.dumps(frame))
 
 
@@ -210,6 +213,21 @@ async def test_drain_tells_clients_and_closes_them(alice: User) -> None:
     from chat.store.redis import keys as redis_keys
 
     assert runtime.server_id not in {e.id for e in redis_keys.servers_live(get_redis())}
+
+
+async def test_a_client_names_the_protocol_version_it_speaks(alice: User) -> None:
+    """`v=1` (the version of docs/asyncapi.yaml) connects; a version the server does not speak is
+    closed with 4505 before the ticket is spent, so the same ticket still works."""
+    ticket = await device_ticket_async(alice, "d")
+    for version in ("2", "0", "one"):
+        comm = WebsocketCommunicator(websocket_application(), f"/ws/chat?ticket={ticket}&v={version}")
+        await comm.connect()
+        assert await _closed_with(comm) == 4505, version
+    comm = WebsocketCommunicator(websocket_application(), f"/ws/chat?ticket={ticket}&v=1")
+    assert (await comm.connect())[0]
+    await _send(comm, {"type": "heartbeat"})
+    assert await _recv(comm) == {"type": "heartbeat.ack"}
+    await comm.disconnect()
 
 
 # ---------------------------------------------------------------- bad input
