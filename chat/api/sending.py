@@ -21,8 +21,9 @@ def queue_message_send_and_wait(
     """The REST send: the same sync queue as a WebSocket send.
 
     Blocks until the worker has stored the message and returns its payload and whether it was a
-    resend of a stored one; raises StoreTimeout when the worker does not answer in time (the
-    client resends with the same client_msg_id, which is idempotent).
+    resend of a stored one; raises StoreTimeout when the worker does not answer in time, and
+    StoreUnavailable when the message store could not take it (the client resends with the same
+    client_msg_id, which is idempotent).
     """
     pending = check_message_send_blocking(
         sender_id=sender_id, conversation_id=conversation_id, client_msg_id=client_msg_id, body=body
@@ -39,6 +40,8 @@ def queue_message_send_and_wait(
     if reply is None:
         raise StoreTimeout()
     answer = orjson.loads(reply)
+    if "error" in answer:  # the message store could not take it (chat.worker.pipeline.do_send_refuse)
+        raise StoreUnavailable()
     payload: dict[str, Any] = answer["message"]
     if payload["conversation_id"] != conversation_id:
         raise ClientMsgIdReused()

@@ -89,9 +89,21 @@ class MessageInvalid(ValidationFailed):
 class StoreUnavailable(ServiceError):
     code = "unavailable"
     http_status = 503
-    default_message = (
-        "The message could not be queued for storage; send it again with the same client_msg_id."
-    )
+    default_message = "The message could not be queued or stored; send it again with the same client_msg_id."
+
+
+class MessageStoreUnavailable(ServiceError):
+    """Cassandra could not serve a request at the configured consistency (too few replicas up,
+    or they did not answer in time). `nothing_written`: the coordinator refused before writing
+    anything (too few replicas alive), rather than timing out with a write perhaps half done."""
+
+    code = "unavailable"
+    http_status = 503
+    default_message = "The message store is unavailable; try again shortly."
+
+    def __init__(self, message: str | None = None, *, nothing_written: bool = False) -> None:
+        super().__init__(message)
+        self.nothing_written = nothing_written
 
 
 class StoreTimeout(ServiceError):

@@ -15,6 +15,12 @@ connection of the sending device, or the reply key of a REST request). `do_send_
    is stored, and tells the sending chat server the batch is done (its sending window);
 5. moves the conversations' newest message and the senders' read markers along in PostgreSQL
    (before the REST replies).
+
+When the message store cannot store the batch at the configured consistency (too few Cassandra
+replicas up: `MessageStoreUnavailable`), the task raises and Celery tries again; the last of
+CHAT_STORE_ATTEMPTS attempts instead refuses the batch (`do_send_refuse`): each origin gets an
+`unavailable` error (its outbox resends later with the same client_msg_id), nothing is
+acknowledged, and the sending chat server's slot is freed.
 """
 
 from __future__ import annotations
@@ -29,14 +35,16 @@ import redis
 from celery import current_app
 from django.conf import settings
 
+from chat.domain.errors import MessageStoreUnavailable, StoreUnavailable
 from chat.domain.events import BatchDone, DeliveryEvent, FrameToSocket, FrameToUsers, SyncBatch, SyncItem
 from chat.domain.hops import Hops, hops_mark
 from chat.domain.records import PendingMessage, StoredMessage
-from chat.domain.snowflake import snowflake_next_id, snowflake_timestamp_ms
+from chat.domain.snowflake import snowflake_min_for_time, snowflake_next_id, snowflake_timestamp_ms
 from chat.fanout import users_by_server
 from chat.protocol import frame_text, message_ack_frame, message_new_frame, message_payload
 from chat.services import conversations_touch
 from chat.store.cassandra.message_store import messages_write_start
+from chat.store.redis import claims
 from chat.store.redis import keys as redis_keys
 from chat.sync_queue import task_envelope
 from chat.worker.metrics import (
@@ -100,12 +108,14 @@ def _hops_mark_all(sampled: list[Hops], hop: str) -> None:
 
 
 def do_send_messages(
-    *, items: list[dict[str, Any]], batch: dict[str, str] | None = None
+    *, items: list[dict[str, Any]], batch: dict[str, str] | None = None, last_attempt: bool = False
 ) -> list[StoredMessage]:
     """Store a batch from the sync queue, deliver it, acknowledge it; returns what is stored.
 
     `items` are encoded `SyncItem`s; `batch` an encoded `SyncBatch`: after the acks, that chat
     server is told the batch is done, which frees its slot in the server's sending window.
+    Raises MessageStoreUnavailable when the store cannot take the batch, unless `last_attempt`:
+    then the batch is refused (`do_send_refuse`) and nothing is returned.
 
     Its log lines carry the batch's id and its messages' IDs (`chatproject.logs`).
     """
@@ -114,6 +124,13 @@ def do_send_messages(
     with log_context(batch_id=(batch or {}).get("b"), message_ids=[item.pending.id for item in decoded]):
         try:
             stored = _batch_store_route_ack(decoded=decoded, batch=batch)
+        except MessageStoreUnavailable as exc:
+            SYNC_BATCH_ERRORS.inc()
+            if not last_attempt:
+                log.warning("the message store cannot take %d messages (the task is retried)", len(decoded))
+                raise
+            do_send_refuse(decoded=decoded, batch=batch, nothing_written=exc.nothing_written)
+            return []
         except Exception:
             SYNC_BATCH_ERRORS.inc()
             log.warning("sync batch of %d messages failed (the task is retried)", len(decoded), exc_info=True)
@@ -146,21 +163,28 @@ def _batch_store_route_ack(*, decoded: list[SyncItem], batch: dict[str, str] | N
     _hops_mark_all(sampled, "stored")
 
     # route what is new, and also what a redelivered task had stored before its worker died (same
-    # ID: its fan-out may never have happened; devices drop a second copy by ID); a client's resend
-    # of a stored message (a different pending ID) is only acknowledged
+    # ID: its fan-out may never have happened; devices drop a second copy by ID). A client's resend
+    # of a stored message (a different pending ID) is only acknowledged, unless that message's ID
+    # is late (older than CHAT_LATE_ID_SECONDS): then this may be the first time it is stored in
+    # full (its first store failed part way, or its task was retried under a fresh ID that lost to
+    # its own first claim), too late for a sync's look-back to find it, so it goes again to the
+    # members' connected devices (not to push)
+    late_before = snowflake_min_for_time(now_ms - int(settings.CHAT_LATE_ID_SECONDS * 1000))
     new = [
-        (p, r.message, o)
+        (p, r.message, o, not r.duplicate or r.message.id == p.id)
         for p, r, o in zip(pending, results, origins, strict=True)
-        if not r.duplicate or r.message.id == p.id
+        if not r.duplicate
+        or r.message.id == p.id
+        or (r.message.id < late_before and r.message.conversation_id == p.conversation_id)
     ]
 
     batches: dict[str, list[DeliveryEvent]] = defaultdict(list)
     offline: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for p, message, origin in new:
+    for p, message, origin, first_store in new:
         text = frame_text(message_new_frame(message))
         live_routes = {uid: routes.get(uid, set()) & live_servers for uid in p.recipient_ids}
         for uid, servers in live_routes.items():
-            if not servers and uid != p.sender_id:
+            if first_store and not servers and uid != p.sender_id:
                 offline[uid].append((message.conversation_id, message.id))
         for server_id, uids in users_by_server(live_routes).items():
             # the sending device gets the ack instead
@@ -199,3 +223,40 @@ def _batch_store_route_ack(*, decoded: list[SyncItem], batch: dict[str, str] | N
     if push is not None and not tasks:  # tasks run eagerly in this process (tests)
         notify_offline_members.apply_async(kwargs=push, queue=PUSH_QUEUE)
     return [r.message for r in results]
+
+
+def do_send_refuse(*, decoded: list[SyncItem], batch: dict[str, str] | None, nothing_written: bool) -> None:
+    """The store could not take a batch: tell each origin `unavailable` (REST replies too),
+    acknowledge nothing, free the chat server's slot.
+
+    When nothing was written (too few replicas alive), the batch's (sender, client_msg_id) claims
+    are dropped, so that a resend claims afresh: it is then stored with a fresh ID and delivered
+    as a new message. Kept, the claim would make the resend a copy of this never-stored message,
+    with an ID from before the outage (older than a sync's look-back) and no live delivery. After
+    a timeout the claims stay: part of the batch may be stored, and the claim makes a resend
+    complete that same message rather than store a second one.
+    """
+    log.warning(
+        "the message store cannot take %d messages (%s written): refused, their senders resend",
+        len(decoded),
+        "nothing" if nothing_written else "perhaps partly",
+    )
+    client = get_redis()
+    if nothing_written:
+        for item in decoded:  # a claim of this message or of a renumbering of it (a larger ID)
+            claims.message_claims_release(client, [item.pending], min_id=item.pending.id)
+    batches: dict[str, list[DeliveryEvent]] = defaultdict(list)
+    replies: list[tuple[str, str]] = []
+    for item in decoded:
+        frame = StoreUnavailable().as_frame(item.pending.client_msg_id)
+        if item.origin.reply_key:
+            replies.append((item.origin.reply_key, frame_text({"error": frame})))
+        elif item.origin.server_id and item.origin.conn_id:
+            event = FrameToSocket(conn_id=item.origin.conn_id, text=frame_text(frame))
+            batches[item.origin.server_id].append(event)
+    done = SyncBatch.decode(batch)
+    if done is not None:
+        batches[done.server_id].append(BatchDone(batch_id=done.batch_id))
+    redis_keys.deliveries_publish(client, batches)
+    if replies:
+        redis_keys.replies_push(client, replies, ttl=REPLY_TTL)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
+from django.conf import settings
 
 from chat.store.redis import keys as redis_keys
 from chat.worker.pipeline import do_send_messages
@@ -17,6 +18,7 @@ from chatproject.redis_client import get_redis
 
 
 @shared_task(
+    bind=True,
     name="chat.messages_sync",
     queue="sync",
     acks_late=True,
@@ -26,13 +28,15 @@ from chatproject.redis_client import get_redis
     retry_backoff_max=5,
     max_retries=60,
 )
-def messages_sync(*, items: list[dict[str, Any]], batch: dict[str, str] | None = None) -> int:
+def messages_sync(self: Task, *, items: list[dict[str, Any]], batch: dict[str, str] | None = None) -> int:
     """Store, route and acknowledge a batch of messages from the chat servers or the REST API.
 
     `batch` names the chat server and batch id to report done (the sending window of
-    `chat.server.sending.SendBatcher`).
+    `chat.server.sending.SendBatcher`). A batch the message store cannot take is tried
+    CHAT_STORE_ATTEMPTS times, then refused: its senders get `unavailable` and resend.
     """
-    return len(do_send_messages(items=items, batch=batch))
+    last_attempt = self.request.retries + 1 >= settings.CHAT_STORE_ATTEMPTS
+    return len(do_send_messages(items=items, batch=batch, last_attempt=last_attempt))
 
 
 @shared_task(name="chat.registry_sweep", queue="sweep", ignore_result=True)

@@ -175,11 +175,22 @@ CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
 CASSANDRA_HOSTS = env_list("CASSANDRA_HOSTS", "127.0.0.1")
 CASSANDRA_PORT = env_int("CASSANDRA_PORT", 9042)
 CASSANDRA_KEYSPACE = env_str("CASSANDRA_KEYSPACE", "chat")
+# the keyspace's replication (the migration command): SimpleStrategy:<rf> or
+# NetworkTopologyStrategy:<dc>=<rf>,...; 1 for the single local node, 3 for a cluster
 CASSANDRA_REPLICATION = env_str("CASSANDRA_REPLICATION", "SimpleStrategy:1")
+# consistency of every read and write: ONE for the single local node, QUORUM (LOCAL_QUORUM across
+# datacenters) for a cluster with RF=3: a read after an acknowledged write always sees it, and one
+# node of three may be down
 CASSANDRA_CONSISTENCY = env_str("CASSANDRA_CONSISTENCY", "ONE")
 CASSANDRA_LOCAL_DC = env_str("CASSANDRA_LOCAL_DC", "")
 CASSANDRA_CONNECT_TIMEOUT = env_float("CASSANDRA_CONNECT_TIMEOUT", 5.0)
-CASSANDRA_REQUEST_TIMEOUT = env_float("CASSANDRA_REQUEST_TIMEOUT", 10.0)
+# seconds the driver waits for a request (the nodes give up on a write after 2 s, a read after 5 s:
+# deploy/cassandra/cassandra.yaml.in): a store that cannot be served fails within seconds, and the
+# sync task tries again (CHAT_STORE_ATTEMPTS) rather than hang
+CASSANDRA_REQUEST_TIMEOUT = env_float("CASSANDRA_REQUEST_TIMEOUT", 6.0)
+# attempts of a sync task whose batch the message store cannot take at CASSANDRA_CONSISTENCY (too
+# few replicas up) before the batch is refused: its senders get `unavailable` and resend
+CHAT_STORE_ATTEMPTS = env_int("CHAT_STORE_ATTEMPTS", 3)
 # native protocol v5 is what Cassandra 5.0 speaks; fixing it saves a downgrade round trip per connect
 CASSANDRA_PROTOCOL_VERSION = env_int("CASSANDRA_PROTOCOL_VERSION", 5)
 # lightweight transactions (the client_msg_id dedup claim): LOCAL_SERIAL or SERIAL

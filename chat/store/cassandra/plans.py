@@ -13,16 +13,19 @@ session's consistency level (CASSANDRA_CONSISTENCY).
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from cassandra import ConsistencyLevel
+from cassandra import ConsistencyLevel, CoordinationFailure, OperationTimedOut, Timeout, Unavailable
+from cassandra.cluster import NoHostAvailable
 from cassandra.concurrent import execute_concurrent
 from cassandra.query import BatchStatement, BatchType, BoundStatement, Statement
 from django.conf import settings
 
+from chat.domain.errors import MessageStoreUnavailable
 from chat.store.cassandra.session import cassandra_prepare, cassandra_session
 
 T = TypeVar("T")
@@ -37,6 +40,10 @@ def _statement(cql: str) -> Any:
         stmt.serial_consistency_level = getattr(
             ConsistencyLevel, settings.CASSANDRA_SERIAL_CONSISTENCY.upper()
         )
+    else:
+        # every other statement is idempotent (writes carry their timestamp, DESIGN.md §4): the
+        # driver may send it again to another node when its coordinator goes away mid-request
+        stmt.is_idempotent = True
     return stmt
 
 
@@ -77,6 +84,7 @@ class _Group:
         if len(self.statements) == 1:
             return self.statements[0], self.positions
         batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+        batch.is_idempotent = True  # plain writes only (`_PLAIN_WRITE`)
         for statement in self.statements:
             batch.add(statement)
         return batch, self.positions
@@ -116,6 +124,31 @@ def _spread(requests: list[tuple[Statement, list[int]]], rows: list[Rows], count
     return out
 
 
+_REFUSED = (Unavailable, NoHostAvailable)  # too few replicas alive: the coordinator wrote nothing
+_UNSERVED = (*_REFUSED, Timeout, OperationTimedOut, CoordinationFailure)
+
+
+@contextlib.contextmanager
+def _store_errors() -> Iterator[None]:
+    """The driver's errors of a cluster that cannot serve the consistency level, as the domain's
+    MessageStoreUnavailable (one that may have written part of the round)."""
+    try:
+        yield
+    except _UNSERVED as exc:
+        raise MessageStoreUnavailable() from exc
+
+
+def _round_failed(errors: list[BaseException], requests: int) -> None:
+    """Raise for a round whose requests failed. `nothing_written` only when every request of the
+    round was refused for want of live replicas: a timed-out or failed write may be half done on
+    the replicas, and another request of the round may have succeeded."""
+    unserved = [e for e in errors if isinstance(e, _UNSERVED)]
+    if len(unserved) < len(errors):
+        raise next(e for e in errors if not isinstance(e, _UNSERVED))
+    refused = len(errors) == requests and all(isinstance(e, _REFUSED) for e in errors)
+    raise MessageStoreUnavailable(nothing_written=refused) from errors[0]
+
+
 def execute_statements(batch: list[Query]) -> list[Rows]:
     """Run statements concurrently; rows of each, in order (raises on the first failure)."""
     return statements_start(batch)()
@@ -130,18 +163,31 @@ def statements_start(batch: list[Query]) -> Callable[[], list[Rows]]:
     caller can do other work (a Redis round trip) while Cassandra answers."""
     if not batch:
         return list
-    requests = _requests(batch)
-    session = cassandra_session()
+    try:
+        requests = _requests(batch)  # prepares, and connects: nothing is sent yet
+        session = cassandra_session()
+    except _REFUSED as exc:
+        raise MessageStoreUnavailable(nothing_written=True) from exc
     if len(requests) > ASYNC_MAX_REQUESTS:  # a big read: the driver's bounded concurrency, now
-        results = execute_concurrent(
-            session, [(stmt, None) for stmt, _ in requests], concurrency=64, raise_on_first_error=True
-        )
-        done = _spread(requests, [list(result.result_or_exc) for result in results], len(batch))
+        with _store_errors():
+            results = execute_concurrent(
+                session, [(stmt, None) for stmt, _ in requests], concurrency=64, raise_on_first_error=True
+            )
+            done = _spread(requests, [list(result.result_or_exc) for result in results], len(batch))
         return lambda: done
     futures = [session.execute_async(stmt) for stmt, _ in requests]
 
     def rows() -> list[Rows]:
-        return _spread(requests, [list(f.result()) for f in futures], len(batch))
+        got: list[Rows] = []
+        errors: list[BaseException] = []
+        for future in futures:  # every answer, failed or not, before judging the round
+            try:
+                got.append(list(future.result()))
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            _round_failed(errors, len(futures))
+        return _spread(requests, got, len(batch))
 
     return rows
 

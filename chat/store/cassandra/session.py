@@ -20,7 +20,7 @@ from typing import Any
 from cassandra import ConsistencyLevel
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
-from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy
 from cassandra.query import PreparedStatement
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -92,6 +92,10 @@ def _connect() -> _Connection:
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         connect_timeout=settings.CASSANDRA_CONNECT_TIMEOUT,
         control_connection_timeout=settings.CASSANDRA_CONNECT_TIMEOUT,
+        # a node that went down is tried again every 0.5 s, doubling up to 10 s (the driver's
+        # default grows to 10 minutes): a node back after an outage takes requests within seconds
+        # (a node's own UP event reconnects at once; this bounds the case where that is missed)
+        reconnection_policy=ExponentialReconnectionPolicy(base_delay=0.5, max_delay=10.0),
         # the driver writes a request in several send() calls: with Nagle's algorithm the last
         # waits for the node's delayed ACK, 40 ms for every request larger than a few rows
         sockopts=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],

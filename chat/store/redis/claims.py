@@ -47,6 +47,21 @@ def message_claims_restore(client: redis.Redis, winners: Sequence[PendingMessage
         pipe.execute()
 
 
+def message_claims_release(client: redis.Redis, pending: Sequence[PendingMessage], *, min_id: int) -> int:
+    """Drop the claims of `pending` held by a message whose ID is `min_id` or larger (a message
+    that was never stored, or a renumbering of it), so that a resend claims afresh; a claim of an
+    older message stays (it may be stored: the claim table would find it anyway). Returns how
+    many were dropped."""
+    keys = [_CLAIM.format(m.sender_id, m.client_msg_id) for m in pending]
+    held = client.mget(keys) if keys else []
+    ours = [
+        key
+        for key, value in zip(keys, held, strict=True)  # type: ignore[arg-type]
+        if value is not None and PendingMessage.from_dict(orjson.loads(value)).id >= min_id
+    ]
+    return int(client.delete(*ours)) if ours else 0  # type: ignore[arg-type]
+
+
 def message_claims_clear(client: redis.Redis) -> int:
     """Drop every claim (tests: after the claim table is truncated, Redis must not remember it)."""
     keys = list(client.scan_iter(match=_CLAIM.format("*", "*"), count=1000))
