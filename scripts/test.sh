@@ -22,7 +22,7 @@ OUT="$CHAT_VAR_DIR/test"
 mkdir -p "$OUT"
 # group name | Redis database | what it runs (about the same wall time each on two cores)
 GROUPS_TABLE="
-units|1|accounts chat presence notifications web tests/security
+units|1|accounts audit chat presence notifications web tests/security
 processes|2|$(ls tests/test_*.py | tr '\n' ' ') tests/browser
 reliability|3|tests/reliability
 "

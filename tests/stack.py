@@ -168,7 +168,7 @@ class Stack:
             result[name] = (states.pop() if len(states) == 1 else "MIXED", procs[0][1])
         return result
 
-    def wait_all_running(self, timeout: float = 60) -> dict[str, tuple[str, int | None]]:
+    def wait_all_running(self, timeout: float = 180) -> dict[str, tuple[str, int | None]]:
         deadline = time.monotonic() + timeout
         status: dict[str, tuple[str, int | None]] = {}
         while time.monotonic() < deadline:
@@ -178,11 +178,11 @@ class Stack:
             time.sleep(0.5)
         raise AssertionError(f"not all programs running: {status}")
 
-    def wait_http(self, url: str, timeout: float = 30) -> None:
+    def wait_http(self, url: str, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                with urllib.request.urlopen(url, timeout=5):
+                with urllib.request.urlopen(url, timeout=15):
                     return
             except (OSError, urllib.error.HTTPError):
                 if time.monotonic() > deadline:
