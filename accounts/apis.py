@@ -14,7 +14,13 @@ from django.db.models import QuerySet
 from django.middleware.csrf import get_token
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import ensure_csrf_cookie
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiRequest,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import generics, serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.pagination import PageNumberPagination
@@ -27,6 +33,7 @@ from rest_framework.views import APIView
 from accounts import selectors, services
 from accounts.models import Block, DeviceToken, FriendRequest, Friendship, User
 from accounts.serializers import (
+    AVATAR_CONTENT_TYPES,
     AuthResultSerializer,
     AvatarInputSerializer,
     BlockSerializer,
@@ -46,15 +53,49 @@ from chat.discovery import chat_assignment_for_login
 from chatproject.errors import ERROR_SCHEMA
 from presence.selectors import presence_fields_for_viewer
 
-CONFLICT = {409: OpenApiResponse(ERROR_SCHEMA, description="Conflicts with the current state.")}
+FRIEND_REQUEST_CONFLICT = {
+    409: OpenApiResponse(
+        ERROR_SCHEMA,
+        description="Already friends (`already_friends`), or a request is pending (`request_pending`).",
+    )
+}
+REQUEST_NOT_PENDING = {
+    409: OpenApiResponse(
+        ERROR_SCHEMA, description="The request was already answered or cancelled (`request_not_pending`)."
+    )
+}
 
 
 class Pagination(PageNumberPagination):
-    """Page-number pages over a stable order (each list orders by a unique key last)."""
+    """Page-number pages over a stable order (each list orders by a unique key last).
+
+    DRF falls back to the default page size when `page_size` is not a number and cuts it to the
+    maximum when it is over; here either is a 400, as the schema's bounds say.
+    """
 
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 100
+
+    def get_page_size(self, request: Request) -> int:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= self.max_page_size):
+            raise serializers.ValidationError(
+                {self.page_size_query_param: [f"A whole number from 1 to {self.max_page_size}."]}
+            )
+        return int(raw)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters: list[dict[str, Any]] = super().get_schema_operation_parameters(view)
+        bounds = {
+            self.page_query_param: {"minimum": 1},
+            self.page_size_query_param: {"minimum": 1, "maximum": self.max_page_size},
+        }
+        for parameter in parameters:
+            parameter["schema"].update(bounds.get(parameter["name"], {}))
+        return parameters
 
 
 def _user(request: Request) -> User:
@@ -234,7 +275,12 @@ class MeAvatarApi(APIView):
 
     @extend_schema(
         tags=["profile"],
-        request={"multipart/form-data": AvatarInputSerializer},
+        request={
+            "multipart/form-data": OpenApiRequest(
+                AvatarInputSerializer,
+                encoding={"avatar": {"contentType": ", ".join(sorted(AVATAR_CONTENT_TYPES))}},
+            )
+        },
         responses={200: MeSerializer},
         summary="Upload my avatar",
     )
@@ -316,7 +362,7 @@ class FriendRequestCreateApi(APIView):
         responses={
             201: FriendRequestSerializer,
             200: OpenApiResponse(FriendRequestSerializer, description="They had asked me: now accepted."),
-            **CONFLICT,
+            **FRIEND_REQUEST_CONFLICT,
         },
         summary="Send a friend request",
     )
@@ -364,7 +410,7 @@ def _friend_request_action(service: Callable[..., FriendRequest], summary: str) 
         @extend_schema(
             tags=["friends"],
             request=None,
-            responses={200: FriendRequestSerializer, **CONFLICT},
+            responses={200: FriendRequestSerializer, **REQUEST_NOT_PENDING},
             summary=summary,
         )
         def post(self, request: Request, request_id: int) -> Response:

@@ -11,9 +11,10 @@ conversation → send → edit → delete. README.md (API) says what `/api/v1/` 
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
-from chatproject.errors import ERROR_COMPONENT, ERROR_SCHEMA
+from chatproject.errors import ERROR_COMPONENT, ERROR_SCHEMA, ServiceError
 
 MAX_ID = 2**63 - 1
 
@@ -94,15 +95,33 @@ _STATUSES: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {
     ),
 }
 # statuses an operation answers only with a body (413 and 414 come from the load balancer for any)
-_BODY_ONLY = {"415"}
+_BODY_ONLY: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {
+    "415": (
+        "The body's content type is not accepted (`unsupported_media_type`).",
+        {
+            "unsupported_media_type": _error_example(
+                "unsupported_media_type", 'Unsupported media type "text/plain" in request.'
+            )
+        },
+    )
+}
 
 
 def _error_response(
     status: str, operation: dict[str, Any], existing: dict[str, Any] | None
 ) -> dict[str, Any]:
-    description, examples = _STATUSES.get(status, ("", {}))
+    description, examples = _STATUSES.get(status) or _BODY_ONLY.get(status) or ("", {})
+    description = (existing or {}).get("description") or description
+    if not examples:
+        # an operation's own status (a 409, say): one example per error code its description names,
+        # with the message of the domain error that has that code
+        messages = _service_error_messages()
+        examples = {
+            code: _error_example(code, messages.get(code, description))
+            for code in re.findall(r"`([a-z_]+)`", description)
+        }
     response: dict[str, Any] = {
-        "description": (existing or {}).get("description") or description,
+        "description": description,
         "content": {"application/json": {"schema": ERROR_SCHEMA, "examples": copy.deepcopy(examples)}},
     }
     if status in ("429", "503"):
@@ -110,6 +129,17 @@ def _error_response(
         if status == "503":
             response["headers"]["Retry-After"]["required"] = False
     return response
+
+
+def _service_error_messages() -> dict[str, str]:
+    """Each error code's default message, from the ServiceError subclasses (all loaded by now)."""
+    messages: dict[str, str] = {}
+    pending = list(ServiceError.__subclasses__())
+    while pending:
+        error = pending.pop(0)
+        messages.setdefault(error.code, error.default_message)
+        pending.extend(error.__subclasses__())
+    return messages
 
 
 def _bound_path_ids(operation: dict[str, Any]) -> None:
@@ -190,14 +220,20 @@ def openapi_contract(result: dict[str, Any], generator: Any, request: Any, publi
     for name, required in _WHOLE_PATCH_BODIES.items():
         if name in schemas:
             schemas[name]["required"] = required
+    whole_bodies = {f"#/components/schemas/{name}" for name in _WHOLE_PATCH_BODIES}
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
             _bound_path_ids(operation)
+            body = operation.get("requestBody", {})
+            if any(c.get("schema", {}).get("$ref") in whole_bodies for c in body.get("content", {}).values()):
+                body["required"] = True
             responses = operation.setdefault("responses", {})
             # 401 everywhere: a revoked token, and wrong credentials at login
             statuses = list(_STATUSES)
             if "requestBody" in operation:
                 statuses += sorted(_BODY_ONLY)
+            # and the operation's own error statuses (a 409), which get their examples here
+            statuses += [status for status in responses if status >= "400" and status not in statuses]
             for status in statuses:
                 existing = responses.get(status)
                 if (
@@ -205,10 +241,6 @@ def openapi_contract(result: dict[str, Any], generator: Any, request: Any, publi
                     or existing.get("content", {}).get("application/json", {}).get("schema") == ERROR_SCHEMA
                 ):
                     responses[status] = _error_response(status, operation, existing)
-            if "415" in responses:
-                responses["415"]["description"] = (
-                    "The body's content type is not accepted (`unsupported_media_type`)."
-                )
             for status, response in responses.items():
                 links = _LINKS.get((operation.get("operationId", ""), status))
                 if links:

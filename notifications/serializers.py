@@ -7,6 +7,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 from rest_framework import serializers
 
+from chatproject.inputs import InputSerializer
 from notifications.endpoints import EndpointRefused, endpoint_check_for_registration
 from notifications.models import Device
 from notifications.vapid import b64url_decode
@@ -22,7 +23,7 @@ def _base64url_bytes(value: str, *, size: int, what: str) -> bytes:
     return raw
 
 
-class WebPushKeysSerializer(serializers.Serializer[dict[str, str]]):
+class WebPushKeysSerializer(InputSerializer):
     p256dh = serializers.CharField(
         max_length=100, help_text="the browser's P-256 public key: uncompressed point, base64url"
     )
@@ -41,7 +42,7 @@ class WebPushKeysSerializer(serializers.Serializer[dict[str, str]]):
         return value.rstrip("=")
 
 
-class WebPushSubscriptionSerializer(serializers.Serializer[dict[str, Any]]):
+class WebPushSubscriptionSerializer(InputSerializer):
     """A browser's PushSubscription as `subscription.toJSON()` gives it."""
 
     endpoint = serializers.URLField(max_length=2048, help_text="the push service URL (https)")
@@ -56,7 +57,7 @@ class WebPushSubscriptionSerializer(serializers.Serializer[dict[str, Any]]):
         return value
 
 
-class DeviceCreateInputSerializer(serializers.Serializer[dict[str, Any]]):
+class DeviceCreateInputSerializer(InputSerializer):
     kind = serializers.ChoiceField(choices=Device.Kind.choices)
     subscription = WebPushSubscriptionSerializer(required=False, help_text="kind webpush only")
     token = serializers.RegexField(

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from chatproject.inputs import InputSerializer
 from presence.selectors import presence_for_viewer
 from presence.serializers import PresenceFieldsDoc, presence_fields
 
 MAX_USERS = 200
 
 
-class PresenceQuery(serializers.Serializer[Any]):
+class PresenceQuery(InputSerializer):
     user_ids = serializers.RegexField(
         r"^[0-9]{1,19}(,[0-9]{1,19}){0,199}$", help_text="Comma-separated user ids (at most 200)."
     )

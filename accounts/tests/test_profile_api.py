@@ -106,6 +106,20 @@ def test_patch_me_rejects_invalid_fields(alice, bob, api_client_for):
     assert alice.time_zone == "UTC"
 
 
+def test_inputs_take_only_the_types_the_schema_states(alice, api_client_for):
+    """A number for a string, or 0 or "yes" for a boolean, is a 400 on that field, never coerced."""
+    client = api_client_for(alice)
+    response = client.patch(ME, {"bio": 0, "settings": {"push_previews_enabled": 0}}, format="json")
+    assert_error(response, 400, "invalid", ("bio", "settings.push_previews_enabled"))
+    response = client.patch(ME, {"bio": 12, "email": "not-an-email"}, format="json")
+    assert_error(response, 400, "invalid", ("bio", "email"))
+    response = client.patch(ME, {"settings": {"notifications_enabled": "yes"}}, format="json")
+    assert_error(response, 400, "invalid", ("settings.notifications_enabled",))
+    assert client.patch(ME, {"bio": None}, format="json").status_code == 400  # not nullable
+    alice.refresh_from_db()
+    assert (alice.bio, alice.push_previews_enabled, alice.notifications_enabled) == ("", True, True)
+
+
 def test_avatar_upload_replace_and_remove(alice, api_client_for, settings):
     """An image upload sets the avatar under MEDIA_ROOT; a new one replaces it; DELETE removes it."""
     client = api_client_for(alice)
@@ -133,6 +147,8 @@ def test_avatar_rejects_non_images_wrong_types_and_large_files(alice, api_client
     assert_error(client.post(AVATAR, {"avatar": fake}), 400, "invalid", ("avatar",))
     bmp = SimpleUploadedFile("me.bmp", png(image_format="BMP"), "image/bmp")
     assert_error(client.post(AVATAR, {"avatar": bmp}), 400, "invalid", ("avatar",))
+    misnamed = SimpleUploadedFile("me.txt", png(), "image/png")
+    assert_error(client.post(AVATAR, {"avatar": misnamed}), 400, "invalid", ("avatar",))
     settings.AVATAR_MAX_BYTES = 100
     big = SimpleUploadedFile("big.png", png((64, 64)), "image/png")
     assert_error(client.post(AVATAR, {"avatar": big}), 400, "invalid", ("avatar",))
@@ -180,5 +196,7 @@ def test_directory_search_by_prefix_paginated_without_blockers(alice, bob, carol
     assert first["count"] == len(everyone)
     assert [u["username"] for u in first["results"] + second["results"]] == everyone[:4]
     assert_error(client.get(USERS, {"page": 99}), 404)
+    for page_size in ("0", "101", "ten", "null", ""):  # not silently the default, nor cut to 100
+        assert_error(client.get(USERS, {"page_size": page_size}), 400, "invalid", ("page_size",))
     assert_error(client.get(USERS, {"search": "x" * 151}), 400, "invalid", ("search",))
     assert_error(APIClient().get(USERS), 401)

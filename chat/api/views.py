@@ -44,11 +44,21 @@ from chat.domain.records import AroundPage
 from chat.protocol import feed_entry_frame
 from chat.services import receipts
 from chatproject.errors import ERROR_SCHEMA
+from chatproject.inputs import InputSerializer
 from presence.selectors import presence_fields_for_viewer
 
 TAGS = ["conversations"]
-GROUP_FULL = {
-    409: OpenApiResponse(ERROR_SCHEMA, description="The group has reached its member limit (`group_full`).")
+NOT_A_GROUP = {
+    409: OpenApiResponse(
+        ERROR_SCHEMA, description="A direct conversation has no title and fixed members (`not_a_group`)."
+    )
+}
+MEMBERS_CONFLICT = {
+    409: OpenApiResponse(
+        ERROR_SCHEMA,
+        description="The group has reached its member limit (`group_full`), or the conversation is "
+        "direct, with fixed members (`not_a_group`).",
+    )
 }
 
 
@@ -96,7 +106,7 @@ class ConversationListApi(APIView):
     @extend_schema(
         tags=TAGS,
         request=ConversationCreateInput,
-        responses={200: ConversationDoc, 201: ConversationDoc, **GROUP_FULL},
+        responses={200: ConversationDoc, 201: ConversationDoc, **MEMBERS_CONFLICT},
         summary="Open a direct conversation (200 if it exists) or create a group (201)",
     )
     def post(self, request: Request) -> Response:
@@ -124,7 +134,7 @@ class ConversationDetailApi(APIView):
     @extend_schema(
         tags=TAGS,
         request=ConversationUpdateInput,
-        responses={200: ConversationDoc},
+        responses={200: ConversationDoc, **NOT_A_GROUP},
         summary="Mute or unmute it for me; rename a group (owner and admins)",
     )
     def patch(self, request: Request, conversation_id: int) -> Response:
@@ -137,7 +147,7 @@ class ConversationMembersApi(APIView):
     @extend_schema(
         tags=TAGS,
         request=MemberInput,
-        responses={200: ConversationDoc, 201: ConversationDoc, **GROUP_FULL},
+        responses={200: ConversationDoc, 201: ConversationDoc, **MEMBERS_CONFLICT},
         summary="Add a member to a group (200 if already a member)",
     )
     def post(self, request: Request, conversation_id: int) -> Response:
@@ -154,7 +164,7 @@ class ConversationMembersApi(APIView):
         tags=TAGS,
         parameters=[MemberInput],
         request=None,
-        responses={204: None},
+        responses={204: None, **NOT_A_GROUP},
         summary="Leave a group (my own user_id) or remove a member (owner and admins); "
         "user_id in the query (or, for clients that send DELETE bodies, in a JSON body)",
     )
@@ -310,7 +320,7 @@ class MentionsApi(APIView):
         return Response({"messages": [message_payload(m) for m in page.messages], "has_more": page.has_more})
 
 
-class ChatServerQuery(serializers.Serializer[Any]):
+class ChatServerQuery(InputSerializer):
     region = serializers.CharField(required=False, max_length=64, help_text="The client's region, if known.")
 
 

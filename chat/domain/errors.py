@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from chatproject.errors import (
-    BadRequest,
     Conflict,
     Forbidden,
     NotFound,
@@ -58,7 +57,10 @@ class OwnerCannotBeRemoved(Forbidden):
     default_message = "The owner cannot be removed by others."
 
 
-class NotAGroup(BadRequest):
+class NotAGroup(Conflict):
+    """Members and titles belong to groups: asked of a direct conversation, a well-formed request
+    conflicts with what the conversation is (409, as the OpenAPI schema documents)."""
+
     code = "not_a_group"
     default_message = "Members can only be changed in a group conversation."
 

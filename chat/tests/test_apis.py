@@ -416,10 +416,42 @@ def test_group_membership_rules(alice: Any, bob: Any, carol: Any) -> None:
         )
         assert too_big.status_code == 400
     direct = open_direct(a, bob)
-    assert (
-        a.post(f"/api/v1/conversations/{direct}/members", {"user_id": carol.pk}, format="json").status_code
-        == 400
-    )
+    not_a_group = a.post(f"/api/v1/conversations/{direct}/members", {"user_id": carol.pk}, format="json")
+    assert (not_a_group.status_code, error_code(not_a_group)) == (409, "not_a_group")
+
+
+def test_wrong_json_types_and_blank_query_parameters_are_400(alice: Any, bob: Any) -> None:
+    """A number for a body or title, a string for a boolean, a blank query parameter: 400 on the
+    field, never coerced or ignored."""
+    a = client_for(alice)
+    cid = open_direct(a, bob)
+    group = a.post("/api/v1/conversations", {"type": "group", "title": "t"}, format="json").json()["id"]
+    answers = {
+        "body": a.post(
+            f"/api/v1/conversations/{cid}/messages", {"client_msg_id": "m1", "body": 0}, format="json"
+        ),
+        "title": a.patch(f"/api/v1/conversations/{group}", {"title": 0}, format="json"),
+        "muted": a.patch(f"/api/v1/conversations/{group}", {"muted": "yes"}, format="json"),
+        "before": a.get(f"/api/v1/conversations/{cid}/messages?before="),
+        "region": a.get("/api/v1/chat/server?region="),
+    }
+    for field, response in answers.items():
+        assert (response.status_code, error_code(response)) == (400, "invalid"), field
+        assert field in response.json()["error"]["fields"], field
+    assert a.get(f"/api/v1/conversations/{group}").json()["title"] == "t"
+
+
+def test_a_direct_conversation_is_not_a_group(alice: Any, bob: Any, carol: Any) -> None:
+    """Adding or removing a member or renaming a direct conversation is 409 not_a_group: the
+    request is well formed, it conflicts with what the conversation is."""
+    a = client_for(alice)
+    direct = open_direct(a, bob)
+    answers = [
+        a.post(f"/api/v1/conversations/{direct}/members", {"user_id": carol.pk}, format="json"),
+        a.delete(f"/api/v1/conversations/{direct}/members?user_id={bob.pk}"),
+        a.patch(f"/api/v1/conversations/{direct}", {"title": "ours"}, format="json"),
+    ]
+    assert [(r.status_code, error_code(r)) for r in answers] == [(409, "not_a_group")] * 3
 
 
 def test_group_refuses_blocked_and_unknown_members(alice: Any, bob: Any, carol: Any) -> None:
