@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make test`'s pytest part. The suites run as parallel groups, each a pytest run of its own with
+# `make test`'s pytest part. The suites run as four parallel groups, each a pytest run of its own with
 # its own PostgreSQL test database, Cassandra keyspace and Redis database (TEST_RUN_ID,
 # TEST_REDIS_DB: chatproject/settings/test.py), so that the process stacks the groups start never
 # share a registry or a queue. Each group's output goes to var/test/<group>.log; the summary of
@@ -22,9 +22,10 @@ OUT="$CHAT_VAR_DIR/test"
 mkdir -p "$OUT"
 # group name | Redis database | what it runs (about the same wall time each on two cores)
 GROUPS_TABLE="
-units|1|accounts audit chat presence notifications web tests/security
-processes|2|$(ls tests/test_*.py | tr '\n' ' ') tests/browser
-reliability|3|tests/reliability
+units|1|accounts audit chat presence notifications web
+processes|2|$(ls tests/test_*.py | tr '\n' ' ')
+security-browser|3|tests/security tests/browser
+reliability|4|tests/reliability
 "
 
 run_group() {  # name, Redis database, paths...: one pytest run, its wall time in <name>.secs
