@@ -159,6 +159,7 @@ def conversation_payload(
         "last_message": message_payload(summary.last_message) if summary.last_message else None,
         "unread_count": summary.unread_count,
         "blocked": summary.blocked,
+        "archived": conversation.archived_at is not None,
         "last_read_message_id": str(membership.last_read_message_id),
         "muted": membership.muted,
     }
@@ -207,6 +208,7 @@ class ConversationDoc(serializers.Serializer):
     blocked = serializers.BooleanField(
         help_text="a direct conversation whose pair blocked one another: no sends"
     )
+    archived = serializers.BooleanField(help_text="archived by an operator: history only, no sends")
     last_read_message_id = serializers.CharField()
     muted = serializers.BooleanField()
 
