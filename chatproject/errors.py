@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
+from redis import exceptions as redis_exceptions
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
@@ -94,6 +95,33 @@ class RateLimited(ServiceError):
         if self.retry_after_ms is not None:
             frame["retry_after_ms"] = self.retry_after_ms
         return frame
+
+
+class Unavailable(ServiceError):
+    """A service the request needs (Redis) could not be reached or did not answer in time."""
+
+    code = "unavailable"
+    http_status = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_message = (
+        "A service this request needs is unavailable; try again shortly (a message: send it again "
+        "with the same client_msg_id)."
+    )
+
+
+# what a backing service's failure means to a client; the message store raises its own
+# `unavailable` (chat.domain.errors.MessageStoreUnavailable) for Cassandra
+_UNAVAILABLE: tuple[type[Exception], ...] = (redis_exceptions.ConnectionError, redis_exceptions.TimeoutError)
+
+
+def service_error_of(exc: Exception) -> ServiceError | None:
+    """The protocol error that an exception raised while handling a request stands for: itself
+    if it is one, `unavailable` when Redis was unreachable or too slow (a connection that broke
+    mid-request), None for anything else, a bug (`internal`)."""
+    if isinstance(exc, ServiceError):
+        return exc
+    if isinstance(exc, _UNAVAILABLE):
+        return Unavailable()
+    return None
 
 
 def _flatten(detail: Any) -> dict[str, list[str]]:

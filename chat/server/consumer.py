@@ -30,7 +30,7 @@ from chat.server.metrics import counts
 from chat.server.runtime import chat_runtime
 from chat.server.sending import queue_message_send
 from chat.store.redis.tickets import TicketInvalid, ticket_redeem
-from chatproject.errors import RateLimited, ServiceError
+from chatproject.errors import RateLimited, ServiceError, service_error_of
 from chatproject.logs import log_context, log_context_set
 from presence.services import presence_heartbeat, presence_heartbeat_soon, presence_socket_closed
 
@@ -168,17 +168,25 @@ class ChatConsumer(AsyncWebsocketConsumer):
             else:
                 with log_context(client_msg_id=ref):
                     await self._dispatch(frame)
-        except ServiceError as exc:
-            counts.frame_errors[exc.frame_code or exc.code] += 1
-            await self.send_text(frame_text(exc.as_frame(ref)))
-        except Exception:
-            counts.frame_errors["internal"] += 1
-            log.exception(
-                "frame handling failed (user %s)",
-                getattr(self, "user_id", None),
-                extra={"client_msg_id": ref},
-            )
-            await self.send_text(frame_text(protocol.internal_error_frame(ref)))
+        except Exception as exc:
+            error = service_error_of(exc)
+            if error is None:
+                await self._internal_error(ref)
+                return
+            if error is not exc:  # Redis went away mid-frame: worth a line, not a traceback
+                log.warning("frame refused, %s: %r", error.code, exc, extra={"client_msg_id": ref})
+            counts.frame_errors[error.frame_code or error.code] += 1
+            await self.send_text(frame_text(error.as_frame(ref)))
+
+    async def _internal_error(self, ref: str | None) -> None:
+        """A frame whose handling failed for a reason no error code names: a bug."""
+        counts.frame_errors["internal"] += 1
+        log.exception(  # called in the `except` block: the traceback is the frame's
+            "frame handling failed (user %s)",
+            getattr(self, "user_id", None),
+            extra={"client_msg_id": ref},
+        )
+        await self.send_text(frame_text(protocol.internal_error_frame(ref)))
 
     def _spend(self, kind: str) -> None:
         """Count a frame against this socket's budget of its kind; raises RateLimited."""

@@ -462,6 +462,38 @@ async def test_unexpected_failure_gets_internal_and_the_socket_stays_open(
     await comm.disconnect()
 
 
+async def test_redis_failing_mid_frame_gets_unavailable_not_internal(
+    alice: User, direct: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A frame whose Redis connection breaks or times out while it is handled answers
+    `unavailable` (with the send's ref: its outbox resends it), not `internal`; the resend works."""
+    import redis
+
+    from chat.server import handlers
+
+    real = handlers.send_budget_take
+
+    async def reset(**kwargs: Any) -> None:
+        raise redis.exceptions.ConnectionError("Connection reset by peer")
+
+    async def slow(**kwargs: Any) -> None:
+        raise redis.exceptions.TimeoutError("Timeout reading from socket")
+
+    comm = await _connect(alice)
+    monkeypatch.setattr(handlers, "send_budget_take", reset)
+    await _send(comm, _msg(direct, "retry me", client_msg_id="redis-1"))
+    frame = await _recv(comm)
+    assert (frame["type"], frame["code"], frame["ref"]) == ("error", "unavailable", "redis-1")
+    monkeypatch.setattr(handlers, "typing_announce", slow)
+    await _send(comm, {"type": "typing", "conversation_id": direct})
+    frame = await _recv(comm)
+    assert (frame["code"], frame["ref"]) == ("unavailable", None)
+    monkeypatch.setattr(handlers, "send_budget_take", real)
+    await _send(comm, _msg(direct, "retry me", client_msg_id="redis-1"))
+    assert (await _recv_type(comm, "message.ack"))["client_msg_id"] == "redis-1"
+    await comm.disconnect()
+
+
 async def test_edit_and_delete_reach_members_as_message_updated(alice: User, bob: User, direct: int) -> None:
     """An edit and then a delete of Alice's message reach Bob's device as message.updated."""
     from chat.services import message_delete, message_edit
