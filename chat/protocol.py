@@ -21,6 +21,7 @@ from chatproject.errors import BadRequest, ServiceError, TooLarge
 CLOSE_BAD_TICKET = 4401  # no, forged, expired or reused ticket, and no session; or the login ended
 CLOSE_DRAINING = 4503  # the server is draining: get another through discovery
 CLOSE_TOO_MANY_SOCKETS = 4429  # the user opened more than CHAT_SOCKETS_PER_USER: this, the oldest, goes
+CLOSE_TOO_SLOW = 4008  # the client stopped reading (CHAT_SEND_BACKLOG_MAX unsent): reconnect and sync
 
 CLOSE_UNSUPPORTED_VERSION = 4505  # the `v` the client asked for is not a protocol version this server speaks
 

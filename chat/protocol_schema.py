@@ -499,6 +499,11 @@ CLOSE_CODES: dict[int, tuple[str, str]] = {  # code: (meaning, what the client d
         "the oldest, was closed.",
         "Reconnect only if this device still needs a socket.",
     ),
+    protocol.CLOSE_TOO_SLOW: (
+        "Too slow: the client stopped reading, and more than CHAT_SEND_BACKLOG_MAX bytes of frames "
+        "waited unsent for it; the close frame follows them.",
+        "Reconnect through discovery, sync, resend the outbox.",
+    ),
     protocol.CLOSE_DRAINING: (
         "The chat server is draining (after server.draining).",
         "Ask discovery again, reconnect, sync, resend the outbox.",

@@ -23,9 +23,16 @@ from django.conf import settings
 from chat import protocol
 from chat.domain.events import Origin
 from chat.domain.hops import hops_start
-from chat.protocol import CLOSE_BAD_TICKET, CLOSE_DRAINING, CLOSE_UNSUPPORTED_VERSION, frame_text
+from chat.protocol import (
+    CLOSE_BAD_TICKET,
+    CLOSE_DRAINING,
+    CLOSE_TOO_SLOW,
+    CLOSE_UNSUPPORTED_VERSION,
+    frame_text,
+)
 from chat.server import handlers
 from chat.server.budget import SocketBudget
+from chat.server.daphne import close_grace, send_backlog
 from chat.server.metrics import counts
 from chat.server.runtime import chat_runtime
 from chat.server.sending import queue_message_send
@@ -147,7 +154,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.close(code=CLOSE_DRAINING)
 
     async def close_with(self, code: int) -> None:
+        if code == CLOSE_TOO_SLOW:  # its close frame waits behind what the client has not read yet
+            close_grace(self.scope, settings.CHAT_SLOW_CLOSE_GRACE)
         await self.close(code=code)
+
+    def send_backlog(self) -> int:
+        return send_backlog(self.scope)
 
     # ---------------------------------------------------------------- frames
 

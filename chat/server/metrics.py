@@ -43,6 +43,7 @@ class ServerCounts:
         "frames_in",
         "messages_accepted",
         "messages_refused",
+        "slow_closes",
     )
 
     def __init__(self) -> None:
@@ -53,6 +54,7 @@ class ServerCounts:
         self.messages_refused: defaultdict[str, int] = defaultdict(int)  # message.send refused, by code
         self.deliveries = 0  # frames the delivery loop wrote to local sockets
         self.enqueue_errors = 0  # batches the sync queue did not take
+        self.slow_closes = 0  # sockets closed with 4008: their clients stopped reading
 
 
 counts = ServerCounts()
@@ -96,6 +98,9 @@ class ChatServerCollector(Collector):
         )
         yield _counter("chat_deliveries", "Frames the delivery loop wrote to local sockets", c.deliveries)
         yield _counter("chat_send_enqueue_errors", "Sync tasks the broker did not take", c.enqueue_errors)
+        yield _counter(
+            "chat_slow_closes", "Sockets closed with 4008: their clients stopped reading", c.slow_closes
+        )
         batcher = runtime.batcher
         yield GaugeMetricFamily(
             "chat_send_inflight",

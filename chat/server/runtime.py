@@ -47,7 +47,13 @@ from chat.domain.events import (
     deliveries_decode,
 )
 from chat.domain.hops import hops_mark
-from chat.protocol import CLOSE_BAD_TICKET, CLOSE_TOO_MANY_SOCKETS, frame_text, server_draining_frame
+from chat.protocol import (
+    CLOSE_BAD_TICKET,
+    CLOSE_TOO_MANY_SOCKETS,
+    CLOSE_TOO_SLOW,
+    frame_text,
+    server_draining_frame,
+)
 from chat.selectors import send_rules_forget
 from chat.server.metrics import DELIVERY_BATCH_SIZE, chat_server_collector_register, counts
 from chat.server.sending import SendBatcher, overloaded
@@ -60,6 +66,7 @@ log = logging.getLogger(__name__)
 hops_log = logging.getLogger("chat.hops")
 
 LAG_PROBE_SECONDS = 0.05
+SLOW_CHECK_SECONDS = 1.0  # how often the sockets' unsent bytes are looked at (`_slow_loop`)
 
 
 class LocalConnection(Protocol):
@@ -74,6 +81,8 @@ class LocalConnection(Protocol):
     async def close_for_drain(self) -> None: ...
 
     async def close_with(self, code: int) -> None: ...
+
+    def send_backlog(self) -> int: ...
 
 
 class ChatServerRuntime:
@@ -127,6 +136,7 @@ class ChatServerRuntime:
                     loop.create_task(self._registry_loop(), context=contextvars.Context()),
                     loop.create_task(self._delivery_loop(), context=contextvars.Context()),
                     loop.create_task(self._lag_loop(), context=contextvars.Context()),
+                    loop.create_task(self._slow_loop(), context=contextvars.Context()),
                 ]
         await asyncio.wait_for(self._subscribed.wait(), timeout=10)
 
@@ -352,6 +362,44 @@ class ChatServerRuntime:
             await asyncio.sleep(LAG_PROBE_SECONDS)
             lag = max(0.0, (loop.time() - due) * 1000)
             self.loop_lag_ms, last = min(lag, last), lag
+
+    async def _slow_loop(self) -> None:
+        """Close the sockets whose clients stopped reading (4008, docs/protocol.md).
+
+        Writing to a socket never waits (Twisted buffers what the kernel does not take), so a slow
+        client delays nobody, but its buffer, and this process, would grow without end. Once a
+        second, off the delivery path, every socket's unsent bytes are read; one past
+        CHAT_SEND_BACKLOG_MAX at two checks in a row is closed (a client that reads drains a burst,
+        a large sync answer say, before the next check). So a socket holds at most the limit plus
+        about two seconds of what is sent to it, until its close's grace (CHAT_SLOW_CLOSE_GRACE)
+        ends and the connection is aborted with what it still holds.
+        """
+        over: set[str] = set()
+        while True:
+            await asyncio.sleep(SLOW_CHECK_SECONDS)
+            try:
+                over = await self._close_slow(over)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("chat server %s: slow socket check failed", self.server_id, exc_info=True)
+
+    async def _close_slow(self, over: set[str]) -> set[str]:
+        """One check of `_slow_loop`: close the sockets past the limit now and at the check before
+        (`over`); returns those past it now and left open."""
+        limit = settings.CHAT_SEND_BACKLOG_MAX
+        now = {conn_id for conn_id, conn in self.connections.items() if conn.send_backlog() > limit}
+        for conn_id in now & over:
+            if (conn := self.connections.get(conn_id)) is not None:
+                log.warning(
+                    "closing socket %s of user %s: %d bytes unsent, its client is not reading",
+                    conn_id,
+                    conn.user_id,
+                    conn.send_backlog(),
+                )
+                counts.slow_closes += 1
+                await self._close(conn, CLOSE_TOO_SLOW)
+        return now - over
 
     async def _delivery_loop(self) -> None:
         assert self._subscribed is not None

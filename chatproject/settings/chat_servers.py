@@ -60,3 +60,12 @@ CHAT_SHED_WAITING = env_int("CHAT_SHED_WAITING", 2000)
 CHAT_SHED_AGE_MS = env_float("CHAT_SHED_AGE_MS", 500.0)
 # ... and while its event loop runs what is due this many milliseconds late (frames wait in it)
 CHAT_SHED_LAG_MS = env_float("CHAT_SHED_LAG_MS", 100.0)
+# bytes a socket may leave unsent (its client stopped reading): a socket found past it at two
+# checks in a row (one a second) is closed with 4008, and dropped CHAT_SLOW_CLOSE_GRACE seconds
+# later if its client has not read up to the close frame (docs/protocol.md, "Close codes")
+CHAT_SEND_BACKLOG_MAX = env_int("CHAT_SEND_BACKLOG_MAX", 4 * 1024 * 1024)
+CHAT_SLOW_CLOSE_GRACE = env_float("CHAT_SLOW_CLOSE_GRACE", 10.0)
+# the kernel's send buffer of each socket, in bytes (0: the kernel's own, autotuned up to
+# net.ipv4.tcp_wmem's maximum): what a client that stops reading holds there before the chat
+# server's own buffer, which CHAT_SEND_BACKLOG_MAX bounds, grows
+CHAT_SOCKET_SEND_BUFFER = env_int("CHAT_SOCKET_SEND_BUFFER", 0)

@@ -62,6 +62,12 @@ def faults(
                 "AXES_FAILURE_LIMIT": "1000000",
                 # as in production: sends to known conversations are checked without PostgreSQL
                 "CHAT_SEND_RULES_CACHE_SECONDS": "30",
+                # a client that stops reading is closed past 256 KiB unsent (test_slow_consumer.py),
+                # and its close frame waits long enough for the test to read up to it
+                "CHAT_SEND_BACKLOG_MAX": str(256 * 1024),
+                "CHAT_SLOW_CLOSE_GRACE": "60",
+                # the kernel holds little of it: on the loopback its send buffer grows to 4 MB
+                "CHAT_SOCKET_SEND_BUFFER": str(64 * 1024),
             },
         )
         fault_stack = FaultStack(stack=stack, redis=private_redis, proxy=proxy)
