@@ -251,6 +251,28 @@ def catch_up_batch_frame(entries: list[FeedEntry], *, has_more: bool) -> dict[st
     }
 
 
+def catch_up_batch_frames(
+    entries: list[FeedEntry], *, has_more: bool, max_bytes: int
+) -> list[dict[str, Any]]:
+    """The `sync.batch` frames of a page of entries, each at most about `max_bytes` of JSON (a
+    chat server's frames must stay under the WebSocket server's message limit, and a new message
+    is carried twice, in `entries` and `messages`); every frame but the last says `has_more`."""
+    frames: list[dict[str, Any]] = []
+    chunk: list[FeedEntry] = []
+    size = 0
+    for entry in entries:
+        cost = len(orjson.dumps(feed_entry_frame(entry)))
+        if isinstance(entry, StoredMessage):
+            cost *= 2
+        if chunk and size + cost > max_bytes:
+            frames.append(catch_up_batch_frame(chunk, has_more=True))
+            chunk, size = [], 0
+        chunk.append(entry)
+        size += cost
+    frames.append(catch_up_batch_frame(chunk, has_more=has_more))
+    return frames
+
+
 def catch_up_reset_frame(cur_max_message_id: int) -> dict[str, Any]:
     """The device is further behind than the feed keeps: reload, then sync on from here."""
     return {"type": "sync.reset_required", "cur_max_message_id": str(cur_max_message_id)}

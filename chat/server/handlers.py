@@ -13,7 +13,7 @@ from django.conf import settings
 
 from chat.domain.errors import ConversationNotFound
 from chat.fanout import publish_to_users_async
-from chat.protocol import catch_up_batch_frame, catch_up_done_frame, catch_up_reset_frame, typing_frame
+from chat.protocol import catch_up_batch_frames, catch_up_done_frame, catch_up_reset_frame, typing_frame
 from chat.selectors import catch_up_page, conversation_member_ids
 from chat.services.receipts import conversation_mark_read, messages_mark_delivered
 from chat.store.redis import keys as redis_keys
@@ -99,7 +99,8 @@ async def catch_up_frames(*, user_id: int, since: int) -> AsyncIterator[dict[str
     """The `sync.batch` frames for a device at `since` (feed entries, ascending), then
     `sync.done`; or `sync.reset_required` alone for a device further behind than the feed keeps.
 
-    At most CHAT_SYNC_MAX_MESSAGES entries per `sync` frame. The pages are those of `GET sync`
+    At most CHAT_SYNC_MAX_MESSAGES entries per `sync` frame, CHAT_SYNC_BATCH entries and about
+    CHAT_SYNC_BATCH_BYTES of JSON per `sync.batch`. The pages are those of `GET sync`
     (`catch_up_page`): when more are waiting, the last batch says `has_more`, and sync.done's
     `cur_max_message_id` is where the next `sync` continues, right after this answer.
     """
@@ -115,7 +116,10 @@ async def catch_up_frames(*, user_id: int, since: int) -> AsyncIterator[dict[str
         newest = max(newest, page.cur_max_message_id)
         sent += len(page.entries)
         has_more = page.has_more
-        yield catch_up_batch_frame(page.entries, has_more=has_more)
+        for frame in catch_up_batch_frames(
+            page.entries, has_more=has_more, max_bytes=settings.CHAT_SYNC_BATCH_BYTES
+        ):
+            yield frame
     # cut short: where the next page starts (`since`, just past what the look-back would repeat);
     # complete: the newest ID seen, as the device's cur_max_message_id
     yield catch_up_done_frame(since if has_more else newest)

@@ -143,3 +143,23 @@ def test_any_text_either_parses_or_raises_a_protocol_error(text: str) -> None:
 def test_any_object_either_parses_or_raises_a_protocol_error(data: dict[str, object]) -> None:
     """Wrong types in any field give a documented error, never a crash."""
     assert _outcome(data) in {"parsed", "bad_request", "unknown_type", "too_large"}
+
+
+def test_a_page_of_long_messages_is_cut_into_sync_batches_under_the_byte_budget() -> None:
+    """Each sync.batch stays near the byte budget (a new message counts twice: entries and
+    messages); the entries keep their order, none is lost, and only the last says has_more=False."""
+    from chat.domain.records import StoredMessage
+    from chat.protocol import catch_up_batch_frames, frame_text
+
+    entries = [
+        StoredMessage(id=1000 + i, conversation_id=1, sender_id=2, client_msg_id=f"c{i}", body="x" * 5_000)
+        for i in range(10)
+    ]
+    frames = catch_up_batch_frames(entries, has_more=False, max_bytes=25_000)
+    assert len(frames) > 1
+    assert all(len(frame_text(f)) <= 25_000 + 12_000 for f in frames)  # one entry may overhang
+    assert [e["feed_id"] for f in frames for e in f["entries"]] == [str(1000 + i) for i in range(10)]
+    assert [f["has_more"] for f in frames] == [True] * (len(frames) - 1) + [False]
+    assert catch_up_batch_frames([], has_more=True, max_bytes=100) == [
+        {"type": "sync.batch", "entries": [], "messages": [], "has_more": True}
+    ]

@@ -32,6 +32,8 @@ CHAT_SOCKETS_PER_USER = env_int("CHAT_SOCKETS_PER_USER", 10)
 CHAT_SYNC_MAX_MESSAGES = env_int("CHAT_SYNC_MAX_MESSAGES", 1000)
 CHAT_TYPING_THROTTLE = env_float("CHAT_TYPING_THROTTLE", 3.0)
 CHAT_SYNC_BATCH = env_int("CHAT_SYNC_BATCH", 200)  # messages per sync.batch frame
+# ... and at most about this many bytes of JSON per sync.batch (daphne refuses messages over 1 MiB)
+CHAT_SYNC_BATCH_BYTES = env_int("CHAT_SYNC_BATCH_BYTES", 262_144)
 # a message older than this at storage time gets a fresh ID; syncs look back this far (DESIGN.md §4)
 CHAT_LATE_ID_SECONDS = env_float("CHAT_LATE_ID_SECONDS", 10.0)
 # days the change feed keeps its entries other than messages; a device further behind gets
