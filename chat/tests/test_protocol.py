@@ -148,10 +148,10 @@ def test_any_object_either_parses_or_raises_a_protocol_error(data: dict[str, obj
 def test_a_page_of_long_messages_is_cut_into_sync_batches_under_the_byte_budget() -> None:
     """Each sync.batch stays near the byte budget (a new message counts twice: entries and
     messages); the entries keep their order, none is lost, and only the last says has_more=False."""
-    from chat.domain.records import StoredMessage
+    from chat.domain.records import FeedEntry, StoredMessage
     from chat.protocol import catch_up_batch_frames, frame_text
 
-    entries = [
+    entries: list[FeedEntry] = [
         StoredMessage(id=1000 + i, conversation_id=1, sender_id=2, client_msg_id=f"c{i}", body="x" * 5_000)
         for i in range(10)
     ]
