@@ -20,11 +20,11 @@ fi
 
 OUT="$CHAT_VAR_DIR/test"
 mkdir -p "$OUT"
-# group name | Redis database | what it runs (about the same wall time each on two cores)
+# group name (a word: it names the test database and keyspace) | Redis database | what it runs
 GROUPS_TABLE="
 units|1|accounts audit chat presence notifications web
 processes|2|$(ls tests/test_*.py | tr '\n' ' ')
-security-browser|3|tests/security tests/browser
+security_browser|3|tests/security tests/browser
 reliability|4|tests/reliability
 "
 
