@@ -182,7 +182,9 @@ def _discard_body(request: Any) -> None:
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF EXCEPTION_HANDLER: every 4xx leaves the API in the one error body."""
+    """DRF EXCEPTION_HANDLER: every 4xx leaves the API in the one error body; Redis unreachable
+    mid-request is a 503 `unavailable` (`service_error_of`), as on the WebSocket."""
+    exc = service_error_of(exc) or exc
     if isinstance(exc, ServiceError):
         answer = Response(exc.as_body(), status=exc.http_status)
         if exc.http_status in (status.HTTP_429_TOO_MANY_REQUESTS, status.HTTP_503_SERVICE_UNAVAILABLE):

@@ -556,3 +556,21 @@ def test_a_direct_conversation_says_when_its_pair_blocked_one_another(
     assert a.get(f"/api/v1/conversations/{cid}").json()["blocked"] is True
     listed = {c["id"]: c["blocked"] for c in b.get("/api/v1/conversations").json()["conversations"]}
     assert listed == {cid: True, group: False}
+
+
+def test_redis_unreachable_mid_request_is_a_503_unavailable(
+    alice: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request whose Redis connection breaks gets 503 `unavailable` with Retry-After, not a 500."""
+    import redis
+
+    from chat.api import views
+
+    def broken(**_: Any) -> None:
+        raise redis.exceptions.ConnectionError("Connection lost")
+
+    monkeypatch.setattr(views, "chat_server_assign", broken)
+    answer = client_for(alice).get("/api/v1/chat/server")
+    assert answer.status_code == 503
+    assert answer.json()["error"]["code"] == "unavailable"
+    assert answer["Retry-After"]
