@@ -32,7 +32,8 @@ run_group() {  # name, Redis database, paths...: one pytest run, its wall time i
   local name="$1" db="$2" start rc
   shift 2
   start=$(date +%s)
-  TEST_RUN_ID="$name" TEST_REDIS_DB="$db" "$PYTEST" "$@" >"$OUT/$name.log" 2>&1
+  # a base temp directory per group: pytest removes old ones of its shared default at start
+  TEST_RUN_ID="$name" TEST_REDIS_DB="$db" "$PYTEST" --basetemp="$OUT/$name-tmp" "$@" >"$OUT/$name.log" 2>&1
   rc=$?
   echo $(( $(date +%s) - start )) >"$OUT/$name.secs"
   return $rc

@@ -77,6 +77,11 @@ class Stack:
             "CELERY_TASK_ALWAYS_EAGER": "0",
             **(extra_env or {}),
         }
+        # a stack's processes must use this run's test database, never the development one (a
+        # run whose tests carry no django_db mark gets no test database: mark the module)
+        database = self.env.get("POSTGRES_DB", "")
+        if not database.startswith("test_"):
+            raise AssertionError(f"a test stack on database {database!r}: mark the tests django_db")
 
     @classmethod
     def in_scratch(cls, prefix: str, *, extra_env: dict[str, str]) -> Stack:

@@ -31,7 +31,7 @@ from django.db import connection
 
 from tests.stack import ROOT, Stack
 
-pytestmark = pytest.mark.process
+pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
 
 GENERATOR = ROOT / ".venv" / "bin" / "openapi-python-client"
 CONFIG = Path(__file__).with_name("openapi-client.yaml")

@@ -17,10 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
 from tests.stack import PROGRAMS, Stack
 
-pytestmark = pytest.mark.process
+pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
 
 
 def _get_json(url: str) -> tuple[int, dict[str, object]]:
@@ -37,7 +38,7 @@ def _get_json(url: str) -> tuple[int, dict[str, object]]:
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    s = Stack(tmp_path / "var")
+    s = Stack(tmp_path / "var", extra_env={"POSTGRES_DB": str(connection.settings_dict["NAME"])})
     s.start()
     try:
         yield s

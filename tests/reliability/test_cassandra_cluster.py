@@ -28,7 +28,7 @@ from tests.reliability.fleet import Crowd, Member, Traffic, crowd_connected, fir
 from tests.reliability.reconcile import assert_clean, reconcile
 from tests.stack import Stack, api_call
 
-pytestmark = [pytest.mark.process]
+pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
 
 PAIRS = 10
 MESSAGES = 5000

@@ -16,7 +16,7 @@ from tests.reliability.fault_stack import FaultStack
 from tests.reliability.fleet import Traffic, crowd_connected, first_ack_after
 from tests.reliability.reconcile import assert_clean, reconcile
 
-pytestmark = [pytest.mark.process]
+pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
 
 OUTAGE_S = 6
 # what a send may get while PostgreSQL is away: the service is shedding or could not queue it;

@@ -17,7 +17,7 @@ from tests.reliability.fault_stack import FaultStack
 from tests.reliability.fleet import Traffic, crowd_connected, first_ack_after
 from tests.reliability.reconcile import assert_clean, reconcile
 
-pytestmark = [pytest.mark.process]
+pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
 
 
 async def test_redis_crash_and_restart_loses_no_acknowledged_message(faults: FaultStack) -> None:

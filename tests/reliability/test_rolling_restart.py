@@ -11,7 +11,7 @@ from tests.reliability.fault_stack import FaultStack
 from tests.reliability.fleet import Traffic, crowd_connected, first_ack_after
 from tests.reliability.reconcile import assert_clean, reconcile
 
-pytestmark = [pytest.mark.process]
+pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
 
 PROGRAMS = ["chat-1", "chat-2", "worker-sync", "worker-push", "worker-sweep", "worker-presence", "beat"]
 PROGRAMS += ["api-1", "api-2"]

@@ -28,7 +28,7 @@ from tests.reliability.fleet import Member, Traffic, group, members_start, membe
 from tests.reliability.reconcile import assert_clean, reconcile
 from tests.stack import Stack
 
-pytestmark = [pytest.mark.process]
+pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
 
 RECEIVERS = 9  # members on chat-1 that read, besides the slow one
 SENDERS = 2  # members on chat-2
