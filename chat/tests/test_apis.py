@@ -569,8 +569,8 @@ def test_redis_unreachable_mid_request_is_a_503_unavailable(
     def broken(**_: Any) -> None:
         raise redis.exceptions.ConnectionError("Connection lost")
 
-    monkeypatch.setattr(views, "chat_server_assign", broken)
-    answer = client_for(alice).get("/api/v1/chat/server")
+    monkeypatch.setattr(views.selectors, "mention_list", broken)
+    answer = client_for(alice).get("/api/v1/mentions")
     assert answer.status_code == 503
     assert answer.json()["error"]["code"] == "unavailable"
     assert answer["Retry-After"]

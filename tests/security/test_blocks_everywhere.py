@@ -26,7 +26,8 @@ async def _kinds_within(device: Device, seconds: float) -> list[str]:
 
 
 async def test_blocked_users_events_do_not_reach_the_blocker(security_stack: Stack) -> None:
-    """Bob blocked Alice: Carol sees Alice's typing, read marker, edit and delete; Bob sees none."""
+    """Bob blocked Alice: Carol sees Alice's typing, read marker (it passed a message of each of
+    them), edit and delete; Bob sees none."""
     stack = security_stack
     alice, bob, carol = register(stack, "ba"), register(stack, "bb"), register(stack, "bc")
     status, group = api_call(
@@ -50,8 +51,12 @@ async def test_blocked_users_events_do_not_reach_the_blocker(security_stack: Sta
 
     await alice_device.ws.send(json.dumps({"type": "typing", "conversation_id": conversation}))
     await carol_device.next_frame("typing")
+    # Alice's read marker passes a message of Bob's and one of Carol's: read entries go to the
+    # senders of what it passed, but not to Bob, who blocked her
+    post_message(stack, bob, conversation, "from bob")
+    latest = post_message(stack, carol, conversation, "from carol")
     await alice_device.ws.send(
-        json.dumps({"type": "read", "conversation_id": conversation, "message_id": message["id"]})
+        json.dumps({"type": "read", "conversation_id": conversation, "message_id": latest["id"]})
     )
     await carol_device.next_frame("read")
     path = f"conversations/{conversation}/messages/{message['id']}"

@@ -125,7 +125,7 @@ async def test_a_client_that_backs_off_recovers(security_stack: Stack) -> None:
 
 
 async def test_sync_answers_a_bounded_page(security_stack: Stack) -> None:
-    """A `sync` from 0 answers at most CHAT_SYNC_MAX_MESSAGES (50 on this stack) and says
+    """A `sync` from 0 answers at most CHAT_SYNC_MAX_MESSAGES entries (50 on this stack) and says
     has_more; asking again from sync.done's cur_max_message_id gets the rest."""
     alice, bob = register(security_stack, "sync"), register(security_stack, "sync")
     conversation = direct_conversation(security_stack, alice, bob)
@@ -141,10 +141,11 @@ async def test_sync_answers_a_bounded_page(security_stack: Stack) -> None:
     while True:
         frame = await reader.next_frame("sync.batch")
         batches.append(frame)
-        if not frame["has_more"] or sum(len(b["messages"]) for b in batches) >= 50:
+        if not frame["has_more"] or sum(len(b["entries"]) for b in batches) >= 50:
             break
     done = await reader.next_frame("sync.done")
-    assert sum(len(b["messages"]) for b in batches) == 50
+    # 50 feed entries: the conversation's `conversation.created`, then 49 messages
+    assert sum(len(b["entries"]) for b in batches) == 50
     assert batches[-1]["has_more"]
     rest = await reader.request({"type": "sync", "since": done["cur_max_message_id"]}, "sync.done")
     assert int(rest["cur_max_message_id"]) >= int(done["cur_max_message_id"])
