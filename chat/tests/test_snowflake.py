@@ -338,11 +338,16 @@ class LeaseMachine(RuleBasedStateMachine):
     def trusted_leases_are_exclusive_and_really_held(self) -> None:
         trusted: dict[int, WorkerLeaseHolder] = {}
         for holder in self.live:
+            # Redis first, then the holder: a holder that still trusts its lease after the read
+            # trusted it at the read too (nothing renews a lease inside this check, trust only
+            # runs out), whereas the other order lets a stall of the test process (150 ms leases,
+            # 15 ms of margin) expire the key between the check and the read
+            held = self.client.get(f"{self.prefix}{holder.worker_id}")
             if not holder.is_valid():
                 continue
             assert holder.worker_id not in trusted
             trusted[holder.worker_id] = holder
-            assert self.client.get(f"{self.prefix}{holder.worker_id}") == holder._token.encode()
+            assert held == holder._token.encode()
 
     def teardown(self) -> None:
         keys = list(self.client.scan_iter(match=f"{self.prefix}*"))
