@@ -342,11 +342,15 @@ class LeaseMachine(RuleBasedStateMachine):
             # trusted it at the read too (nothing renews a lease inside this check, trust only
             # runs out), whereas the other order lets a stall of the test process (150 ms leases,
             # 15 ms of margin) expire the key between the check and the read
-            held = self.client.get(f"{self.prefix}{holder.worker_id}")
+            try:
+                worker_id = holder.worker_id
+            except WorkerLeaseError:
+                continue  # it holds no id (a renewal found its lease gone)
+            held = self.client.get(f"{self.prefix}{worker_id}")
             if not holder.is_valid():
                 continue
-            assert holder.worker_id not in trusted
-            trusted[holder.worker_id] = holder
+            assert worker_id not in trusted
+            trusted[worker_id] = holder
             assert held == holder._token.encode()
 
     def teardown(self) -> None:
