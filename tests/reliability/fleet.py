@@ -117,10 +117,21 @@ class Member:
                 await ws.send(json.dumps(frame))
 
     async def catch_up(self) -> None:
-        """`sync` from cur_max_message_id until the server has nothing more (every page)."""
+        """`sync` from cur_max_message_id until the server has nothing more (every page). A `sync`
+        answered by an error frame instead (a store or Redis call that failed just after a fault)
+        is asked again, as a client does, at most twice; a sync that gets no answer at all fails."""
+        retries = 2
         while True:
             _drain(self.device.frames)  # answers of requests that timed out must not answer this one
-            await self.device.sync()
+            errors_before = len(self.device.errors)
+            try:
+                await self.device.sync()
+            except TimeoutError:
+                if retries == 0 or len(self.device.errors) == errors_before:
+                    raise
+                retries -= 1
+                print(f"sync answered by {self.device.errors[errors_before:]}: asked again")
+                continue
             if not self.device.sync_has_more:
                 return
 
