@@ -104,3 +104,19 @@ def test_after_a_timeout_the_claim_stays(
     resend = dataclasses.replace(pending, id=pending.id + 1)
     [result] = message_store.messages_write(pending=[resend])
     assert (result.message.id, result.duplicate) == (pending.id, True)
+
+
+def test_a_refusal_after_an_earlier_timeout_keeps_the_claim(
+    pending: PendingMessage, published: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An attempt timed out (rows perhaps written), the last one is refused outright: the claim
+    stays, so the resend completes the same message instead of storing a second copy."""
+    monkeypatch.setattr(pipeline, "messages_write_start", _store_down(nothing_written=False))
+    with pytest.raises(MessageStoreUnavailable):
+        pipeline.do_send_messages(items=_items(pending), batch=None)
+    monkeypatch.setattr(pipeline, "messages_write_start", _store_down(nothing_written=True))
+    pipeline.do_send_messages(items=_items(pending), batch=None, last_attempt=True)
+    monkeypatch.undo()
+    resend = dataclasses.replace(pending, id=pending.id + 1)
+    [result] = message_store.messages_write(pending=[resend])
+    assert (result.message.id, result.duplicate) == (pending.id, True)

@@ -126,6 +126,8 @@ def do_send_messages(
             stored = _batch_store_route_ack(decoded=decoded, batch=batch)
         except MessageStoreUnavailable as exc:
             SYNC_BATCH_ERRORS.inc()
+            if not exc.nothing_written:  # a timeout: rows may be written, the claims must stay
+                claims.message_claims_mark_perhaps_written(get_redis(), [item.pending for item in decoded])
             if not last_attempt:
                 log.warning("the message store cannot take %d messages (the task is retried)", len(decoded))
                 raise
@@ -243,8 +245,12 @@ def do_send_refuse(*, decoded: list[SyncItem], batch: dict[str, str] | None, not
     )
     client = get_redis()
     if nothing_written:
-        for item in decoded:  # a claim of this message or of a renumbering of it (a larger ID)
-            claims.message_claims_release(client, [item.pending], min_id=item.pending.id)
+        # only of messages no earlier attempt may have half written (a timeout): a resend of one
+        # of those must complete it, not store a second copy
+        perhaps = claims.message_claims_perhaps_written(client, [item.pending for item in decoded])
+        for item, written in zip(decoded, perhaps, strict=True):
+            if not written:  # a claim of this message or of a renumbering of it (a larger ID)
+                claims.message_claims_release(client, [item.pending], min_id=item.pending.id)
     batches: dict[str, list[DeliveryEvent]] = defaultdict(list)
     replies: list[tuple[str, str]] = []
     for item in decoded:

@@ -62,7 +62,27 @@ def message_claims_release(client: redis.Redis, pending: Sequence[PendingMessage
     return int(client.delete(*ours)) if ours else 0  # type: ignore[arg-type]
 
 
+_PERHAPS_WRITTEN = "chat:claim-perhaps-written:{}:{}"
+PERHAPS_WRITTEN_TTL = 3600  # longer than every retry of a sync task
+
+
+def message_claims_mark_perhaps_written(client: redis.Redis, pending: Sequence[PendingMessage]) -> None:
+    """A store of these messages timed out: some rows may be written. A later attempt that finds
+    the store refusing outright must then keep their claims (`message_claims_perhaps_written`)."""
+    with client.pipeline(transaction=False) as pipe:
+        for m in pending:
+            pipe.set(_PERHAPS_WRITTEN.format(m.sender_id, m.client_msg_id), 1, ex=PERHAPS_WRITTEN_TTL)
+        pipe.execute()
+
+
+def message_claims_perhaps_written(client: redis.Redis, pending: Sequence[PendingMessage]) -> list[bool]:
+    """For each message: whether an earlier attempt to store it may have written rows."""
+    keys = [_PERHAPS_WRITTEN.format(m.sender_id, m.client_msg_id) for m in pending]
+    return [value is not None for value in client.mget(keys)] if keys else []  # type: ignore[union-attr]
+
+
 def message_claims_clear(client: redis.Redis) -> int:
     """Drop every claim (tests: after the claim table is truncated, Redis must not remember it)."""
     keys = list(client.scan_iter(match=_CLAIM.format("*", "*"), count=1000))
+    keys += list(client.scan_iter(match=_PERHAPS_WRITTEN.format("*", "*"), count=1000))
     return int(client.delete(*keys)) if keys else 0  # type: ignore[arg-type]
