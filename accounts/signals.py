@@ -19,9 +19,9 @@ signal instead, and each of those apps connects its receiver in its `AppConfig.r
   Receiver: chat (the chat servers forget their cached send rules: a direct conversation of the
   pair may now refuse or take messages; the blocker's devices learn it from their feed).
 
-The imports the other way: the login's chat-server assignment (`accounts.apis` calls
+The imports the other way: the login's chat-server assignment (`accounts.apis.auth` calls
 `chat.discovery`): discovery is part of login (DESIGN.md §3.1); `pyproject.toml` names it. And
-the friend list shows each friend's presence (`accounts.apis` reads `presence.selectors`, whose
+the friend list shows each friend's presence (`accounts.apis.friends` reads `presence.selectors`, whose
 shape `accounts.serializers` takes from `presence.serializers`): reads, never a write.
 """
 

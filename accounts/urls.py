@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path, register_converter
 
-from accounts import apis
+from accounts.apis import auth, blocks, friends, profiles
 from accounts.serializers import MAX_ID
 
 
@@ -26,41 +26,45 @@ class IdConverter:
 register_converter(IdConverter, "id")
 
 urlpatterns = [
-    path("auth/register", apis.RegisterApi.as_view(), name="auth-register"),
-    path("auth/login", apis.LoginApi.as_view(), name="auth-login"),
-    path("auth/logout", apis.LogoutApi.as_view(), name="auth-logout"),
-    path("auth/password", apis.PasswordChangeApi.as_view(), name="auth-password"),
-    path("auth/csrf", apis.CsrfApi.as_view(), name="auth-csrf"),
-    path("auth/tokens", apis.DeviceTokenListApi.as_view(), name="auth-tokens"),
-    path("auth/tokens/<uuid:device_id>", apis.DeviceTokenRevokeApi.as_view(), name="auth-token"),
-    path("me", apis.MeApi.as_view(), name="me"),
-    path("me/avatar", apis.MeAvatarApi.as_view(), name="me-avatar"),
-    path("users", apis.UserListApi.as_view(), name="users"),
-    path("users/<id:user_id>", apis.UserDetailApi.as_view(), name="user"),
-    path("friends", apis.FriendListApi.as_view(), name="friends"),
-    path("friends/<id:user_id>", apis.FriendRemoveApi.as_view(), name="friend"),
-    path("friends/requests", apis.FriendRequestCreateApi.as_view(), name="friend-requests"),
+    path("auth/register", auth.RegisterApi.as_view(), name="auth-register"),
+    path("auth/login", auth.LoginApi.as_view(), name="auth-login"),
+    path("auth/logout", auth.LogoutApi.as_view(), name="auth-logout"),
+    path("auth/password", auth.PasswordChangeApi.as_view(), name="auth-password"),
+    path("auth/csrf", auth.CsrfApi.as_view(), name="auth-csrf"),
+    path("auth/tokens", auth.DeviceTokenListApi.as_view(), name="auth-tokens"),
+    path("auth/tokens/<uuid:device_id>", auth.DeviceTokenRevokeApi.as_view(), name="auth-token"),
+    path("me", profiles.MeApi.as_view(), name="me"),
+    path("me/avatar", profiles.MeAvatarApi.as_view(), name="me-avatar"),
+    path("users", profiles.UserListApi.as_view(), name="users"),
+    path("users/<id:user_id>", profiles.UserDetailApi.as_view(), name="user"),
+    path("friends", friends.FriendListApi.as_view(), name="friends"),
+    path("friends/<id:user_id>", friends.FriendRemoveApi.as_view(), name="friend"),
+    path("friends/requests", friends.FriendRequestCreateApi.as_view(), name="friend-requests"),
     path(
-        "friends/requests/incoming", apis.FriendRequestIncomingApi.as_view(), name="friend-requests-incoming"
+        "friends/requests/incoming",
+        friends.FriendRequestIncomingApi.as_view(),
+        name="friend-requests-incoming",
     ),
     path(
-        "friends/requests/outgoing", apis.FriendRequestOutgoingApi.as_view(), name="friend-requests-outgoing"
+        "friends/requests/outgoing",
+        friends.FriendRequestOutgoingApi.as_view(),
+        name="friend-requests-outgoing",
     ),
     path(
         "friends/requests/<id:request_id>/accept",
-        apis.FriendRequestAcceptApi.as_view(),
+        friends.FriendRequestAcceptApi.as_view(),
         name="friend-request-accept",
     ),
     path(
         "friends/requests/<id:request_id>/decline",
-        apis.FriendRequestDeclineApi.as_view(),
+        friends.FriendRequestDeclineApi.as_view(),
         name="friend-request-decline",
     ),
     path(
         "friends/requests/<id:request_id>/cancel",
-        apis.FriendRequestCancelApi.as_view(),
+        friends.FriendRequestCancelApi.as_view(),
         name="friend-request-cancel",
     ),
-    path("blocks", apis.BlockListApi.as_view(), name="blocks"),
-    path("blocks/<id:user_id>", apis.BlockApi.as_view(), name="block"),
+    path("blocks", blocks.BlockListApi.as_view(), name="blocks"),
+    path("blocks/<id:user_id>", blocks.BlockApi.as_view(), name="block"),
 ]
