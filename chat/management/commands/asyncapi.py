@@ -15,7 +15,7 @@ from chat.protocol_schema import ASYNCAPI_PATH, asyncapi_yaml
 
 
 class Command(BaseCommand):
-    help = "Write docs/asyncapi.yaml from the frame schemas of chat/protocol_schema.py."
+    help = "Write docs/asyncapi.yaml from the frame schemas of chat/frame_schemas/."
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--file", default=str(Path(settings.BASE_DIR) / ASYNCAPI_PATH))
