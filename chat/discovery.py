@@ -1,6 +1,6 @@
 """Service discovery (design note §4.1): which chat server a client should connect to.
 
-Chat servers register themselves in Redis (`chat.server.runtime`); the API server picks, among the live
+Chat servers register themselves in Redis (`chat.server.registry`); the API server picks, among the live
 servers that are not draining, those of the client's region (any region when none is there), the
 one with the most free capacity, ties broken at random; then issues a connect ticket for it.
 """

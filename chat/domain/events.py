@@ -82,8 +82,8 @@ class SyncBatch:
 
 # ---------------------------------------------------------------- delivery events
 # What a chat server's delivery channel carries: published by the worker, the API servers and
-# other chat servers, read by `chat.server.runtime.ChatServerRuntime.deliver`. A batch is one
-# JSON array; each event is an object whose "k" names its kind.
+# other chat servers, read by `chat.server.delivery.deliver`. A batch is one JSON array; each event
+# is an object whose "k" names its kind.
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from chat.protocol import (
     frame_text,
 )
 from chat.server import handlers
+from chat.server.backpressure import send_admit
 from chat.server.budget import SocketBudget
 from chat.server.daphne import close_grace, send_backlog
 from chat.server.metrics import counts
@@ -248,7 +249,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         hops = hops_start()
         runtime = chat_runtime()
         try:
-            runtime.admit_send()  # a send this server or the sync queue could not take soon is refused first
+            send_admit(runtime)  # a send this server or the sync queue could not take soon is refused first
             entry = await handlers.send_budget_take(user_id=self.user_id)
         except ServiceError as exc:
             counts.messages_refused[exc.frame_code or exc.code] += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.test import override_settings
 
 from chat.protocol import CLOSE_TOO_SLOW
+from chat.server.backpressure import slow_sockets_close
 from chat.server.runtime import ChatServerRuntime
 
 
@@ -43,12 +44,12 @@ async def test_only_a_socket_past_the_limit_at_two_checks_in_a_row_is_closed_wit
         runtime.connections[sock.conn_id] = sock
         runtime.by_user[sock.user_id].add(sock.conn_id)
 
-    over = await runtime._close_slow(set())
+    over = await slow_sockets_close(runtime, set())
     assert over == {"reading", "stopped"}
     assert [s.closed_with for s in (reading, stopped, fine)] == [None, None, None]
 
     reading.backlog = 0  # it read its burst
-    over = await runtime._close_slow(over)
+    over = await slow_sockets_close(runtime, over)
     assert [s.closed_with for s in (reading, stopped, fine)] == [None, CLOSE_TOO_SLOW, None]
     assert set(runtime.connections) == {"reading", "fine"}
     assert over == set()
