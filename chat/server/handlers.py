@@ -16,7 +16,7 @@ from chat.fanout import publish_to_users_async
 from chat.protocol import catch_up_batch_frames, catch_up_done_frame, catch_up_reset_frame, typing_frame
 from chat.selectors import catch_up_page, conversation_member_ids
 from chat.services.receipts import conversation_mark_read, messages_mark_delivered
-from chat.store.redis import keys as redis_keys
+from chat.store.redis import limits
 from chatproject.errors import RateLimited
 from chatproject.redis_client import get_async_redis
 
@@ -53,7 +53,7 @@ class _SendBudgetRound:
     @staticmethod
     async def _run(waiting: list[tuple[int, asyncio.Future[tuple[str | None, int]]]]) -> None:
         try:
-            answers = await redis_keys.rate_limits_take(
+            answers = await limits.rate_limits_take(
                 get_async_redis(),
                 user_ids=[user_id for user_id, _ in waiting],
                 limit=settings.CHAT_RATE_LIMIT_MESSAGES,
@@ -92,7 +92,7 @@ async def send_budget_take(*, user_id: int) -> str:
 
 async def send_budget_return(*, user_id: int, entry: str) -> None:
     """A counted send was refused: it does not use the budget."""
-    await redis_keys.rate_limit_return(get_async_redis(), user_id=user_id, entry=entry)
+    await limits.rate_limit_return(get_async_redis(), user_id=user_id, entry=entry)
 
 
 async def catch_up_frames(*, user_id: int, since: int) -> AsyncIterator[dict[str, Any]]:
@@ -143,7 +143,7 @@ async def _not_blocking(*, actor_id: int, user_ids: set[int]) -> set[int]:
 async def typing_announce(*, user_id: int, conversation_id: int, skip_conn: str, server_id: str) -> None:
     """Tell the other members' devices that `user_id` is typing (at most once per throttle)."""
     members = await _members_or_404(user_id=user_id, conversation_id=conversation_id)
-    if not await redis_keys.typing_throttle(
+    if not await limits.typing_throttle(
         get_async_redis(),
         user_id=user_id,
         conversation_id=conversation_id,

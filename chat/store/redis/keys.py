@@ -1,4 +1,5 @@
-"""Every Redis key of the chat servers, in one place (STYLE.md rule 2).
+"""The Redis keys by which chat servers are found and reached (STYLE.md rule 2: one owner per key
+family).
 
 - the **discovery registry**: `chat:srv:<id>` (a hash per live chat server, expiring unless
   refreshed) and the index set `chat:srv:index`; `chat:srv:<id>:drain`, an operator's request
@@ -6,16 +7,20 @@
 - the **routing table**: `chat:route:<user_id>` maps chat server id → number of the user's
   devices connected there; `chat:srv:<id>:users` is its reverse index, so the entries of a dead
   server can be removed;
+- the **sockets per user**: `chat:sockets:<user_id>`, a user's sockets on all chat servers by
+  connect time (beyond CHAT_SOCKETS_PER_USER the oldest is closed);
 - the **delivery channels**: one pub/sub channel `chat:deliver:<server_id>` per chat server, on
   which the sync workers publish batches of frames for that server's sockets;
-- connect tickets (by digest), the per-user send rate window and the typing throttle.
+- the reply keys on which a REST send waits for its sync worker's answer.
+
+The other families have modules of their own beside this one: connect tickets (`tickets`), the
+send budget and typing throttle (`limits`), message claims (`claims`), hop samples (`hops`).
 
 Chat servers use the asyncio functions, workers and API servers the synchronous ones.
 """
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,9 +38,6 @@ _SRV_DRAIN = "chat:srv:{}:drain"
 DRAIN_REQUEST_TTL = 3600  # a request that no server took up (it died meanwhile) does not linger
 _ROUTE = "chat:route:{}"
 _DELIVER = "chat:deliver:{}"
-_TICKET = "chat:ticket:{}"
-_RATE = "chat:rate:{}"
-_TYPING = "chat:typing:{}:{}"
 _REPLY = "chat:reply:{}"
 _SOCKETS = "chat:sockets:{}"  # user id: sorted set of "<server id>|<conn id>" by connect time
 
@@ -330,73 +332,3 @@ def reply_wait(client: redis.Redis, key: str, *, timeout: float) -> str | None:
     if not got:
         return None
     return bytes(got[1]).decode()  # type: ignore[index]
-
-
-# ---------------------------------------------------------------- tickets, limits, throttles
-
-
-def ticket_store(client: redis.Redis, digest: str, claims: bytes, *, ttl: int) -> None:
-    """Keep what a connect ticket stands for, `ttl` seconds at most."""
-    client.set(_TICKET.format(digest), claims, ex=ttl)
-
-
-async def ticket_take(client: aioredis.Redis, digest: str) -> bytes | None:
-    """What a ticket stands for, removed in the same step (tickets are single-use); None if the
-    ticket is unknown, expired or used."""
-    raw = await client.getdel(_TICKET.format(digest))
-    return bytes(raw) if raw is not None else None
-
-
-# the sliding window of a user's sends, in one round trip: trim, then either refuse (answering the
-# milliseconds until the oldest send leaves the window) or count this send (answering -1). A
-# refused send is not counted, so a client that backs off recovers.
-_RATE_LUA = LuaScript("""
-local now = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return math.max(1, math.ceil((tonumber(oldest[2]) + window - now) * 1000))
-end
-redis.call('ZADD', KEYS[1], now, ARGV[3])
-redis.call('EXPIRE', KEYS[1], math.ceil(window) + 1)
-return -1
-""")
-
-
-async def rate_limits_take(
-    client: aioredis.Redis, *, user_ids: Sequence[int], limit: int, window: int
-) -> list[tuple[str | None, int]]:
-    """Count one send of each of `user_ids` (a user may appear several times) in its sliding window
-    of `window` seconds, in order, in one round trip.
-
-    For each: (the send's entry, for `rate_limit_return` if the send is refused later; 0) when it
-    is within `limit`, else (None, milliseconds until a send is allowed again).
-    """
-    now = time.time()
-    members = [f"{now:.6f}:{secrets.token_hex(4)}" for _ in user_ids]
-    answers = await _RATE_LUA.run_many_async(
-        client,
-        [
-            ([_RATE.format(user_id)], (f"{now:.6f}", str(window), member, str(limit)))
-            for user_id, member in zip(user_ids, members, strict=True)
-        ],
-    )
-    return [
-        (member, 0) if int(answer) < 0 else (None, int(answer))
-        for member, answer in zip(members, answers, strict=True)
-    ]
-
-
-async def rate_limit_return(client: aioredis.Redis, *, user_id: int, entry: str) -> None:
-    """Take back a counted send that was refused (rejected sends do not use the budget)."""
-    await client.zrem(_RATE.format(user_id), entry)
-
-
-async def typing_throttle(
-    client: aioredis.Redis, *, user_id: int, conversation_id: int, seconds: float
-) -> bool:
-    """True at most once per `seconds` per user and conversation."""
-    return bool(
-        await client.set(_TYPING.format(user_id, conversation_id), 1, nx=True, px=max(1, int(seconds * 1000)))
-    )

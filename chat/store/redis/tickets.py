@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import orjson
 from django.conf import settings
 
-from chat.store.redis import keys as redis_keys
 from chatproject.redis_client import get_async_redis, get_redis
 
+_TICKET = "chat:ticket:{}"  # the ticket's digest
 _TICKET_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # token_urlsafe(32)
 
 
@@ -42,12 +42,8 @@ def _digest(ticket: str) -> str:
 def ticket_issue(*, user_id: int, device_id: str) -> str:
     """A fresh single-use ticket for `user_id` on `device_id`."""
     ticket = secrets.token_urlsafe(32)
-    redis_keys.ticket_store(
-        get_redis(),
-        _digest(ticket),
-        orjson.dumps({"u": user_id, "d": device_id}),
-        ttl=settings.CHAT_TICKET_TTL,
-    )
+    claims = orjson.dumps({"u": user_id, "d": device_id})
+    get_redis().set(_TICKET.format(_digest(ticket)), claims, ex=settings.CHAT_TICKET_TTL)
     return ticket
 
 
@@ -55,7 +51,7 @@ async def ticket_redeem(ticket: str) -> TicketClaims:
     """Take the ticket's entry (it works once); raises TicketInvalid."""
     if not isinstance(ticket, str) or not _TICKET_RE.match(ticket):
         raise TicketInvalid("malformed ticket")
-    raw = await redis_keys.ticket_take(get_async_redis(), _digest(ticket))
+    raw = await get_async_redis().getdel(_TICKET.format(_digest(ticket)))  # taken: it works once
     if raw is None:
         raise TicketInvalid("unknown, expired or used ticket")
     try:
