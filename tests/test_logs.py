@@ -25,7 +25,7 @@ from chat.server.app import websocket_application
 from chat.services import check_message_send_blocking, conversation_direct_open
 from chat.worker.pipeline import do_send_messages
 from chatproject.logs import JsonFormatter, LogContextFilter, PlainFormatter, log_context
-from chatproject.settings.base import logging_config
+from chatproject.settings.observability import logging_config
 from tests.tickets import device_ticket_async
 
 

@@ -5,9 +5,9 @@ differ from the local stack are changed here.
 """
 
 from chatproject.settings.base import *  # noqa: F403
-from chatproject.settings.base import DATABASES
 from chatproject.settings.env import env_bool, env_str
 from chatproject.settings.secret_key import secret_key_check
+from chatproject.settings.stores import DATABASES
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 # required: no default in production, and never a value published in the repository

@@ -6,23 +6,22 @@ TEST_RUN_ID (optional) gives concurrent test runs on one machine their own datab
 give each its own TEST_REDIS_DB too.
 """
 
+from chatproject.settings.api import CACHES
 from chatproject.settings.base import *  # noqa: F403
-from chatproject.settings.base import (
-    CACHES,
+from chatproject.settings.base import DJANGO_SECRET_KEY_FILE, SECRET_KEY
+from chatproject.settings.env import env_bool, env_float, env_int, env_str, redis_url_build
+from chatproject.settings.observability import logging_config
+from chatproject.settings.secret_key import secret_key_load_or_create
+from chatproject.settings.stores import (
     CASSANDRA_KEYSPACE,
     CHANNEL_LAYERS,
     DATABASES,
-    DJANGO_SECRET_KEY_FILE,
     REDIS_HOST,
     REDIS_PASSWORD,
     REDIS_PORT,
     REDIS_TLS,
     REDIS_TLS_CA_CERTS,
-    SECRET_KEY,
-    logging_config,
 )
-from chatproject.settings.env import env_bool, env_float, env_int, env_str, redis_url_build
-from chatproject.settings.secret_key import secret_key_load_or_create
 
 # as locally: a random key generated once into the run's var/ (shared by a test stack's processes)
 SECRET_KEY = SECRET_KEY or secret_key_load_or_create(DJANGO_SECRET_KEY_FILE)
