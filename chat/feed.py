@@ -23,10 +23,10 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from chat.domain.records import FeedChange
+from chat.domain.records import FeedChange, StoredMessage
 from chat.domain.snowflake import snowflake_next_id, snowflake_timestamp_ms
 from chat.fanout import publish_to_users
-from chat.protocol import feed_change_frame
+from chat.protocol import feed_change_frame, message_new_frame
 from chat.store.cassandra import feed_store
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,36 @@ log = logging.getLogger(__name__)
 
 def _late(feed_id: int) -> bool:
     return time.time() * 1000 - snowflake_timestamp_ms(feed_id) > settings.CHAT_LATE_ID_SECONDS * 1000
+
+
+def _change_write(change: FeedChange, users: set[int]) -> FeedChange:
+    """Write `change` to the feeds of `users`; again under a fresh ID if the write ended late.
+    Returns the entry as last written."""
+    feed_store.changes_write(change=change, user_ids=users)
+    if _late(change.feed_id):
+        late_id = change.feed_id
+        change = replace(change, feed_id=snowflake_next_id())
+        feed_store.changes_write(change=change, user_ids=users)
+        log.info("feed entry %s written late: written again as %s", late_id, change.feed_id)
+    return change
+
+
+def feed_late_messages_write(messages: Iterable[tuple[StoredMessage, Iterable[int]]]) -> None:
+    """Messages stored with an ID already older than a sync's look-back (each with the users whose
+    inbox holds it): each gets a `message.new` entry under a fresh `feed_id` in those users'
+    feeds, so that a device that synced past the message's ID before it was stored still finds it
+    (its inbox row, clustered by the old ID, lies behind the device's cursor)."""
+    for message, user_ids in messages:
+        frame = message_new_frame(message)
+        fields = {k: v for k, v in frame.items() if k not in ("type", "feed_id")}
+        change = FeedChange(
+            feed_id=snowflake_next_id(),
+            kind=frame["type"],
+            conversation_id=message.conversation_id,
+            fields=fields,
+        )
+        written = _change_write(change, set(user_ids))
+        log.info("message %s stored late: in the feeds as %s", message.id, written.feed_id)
 
 
 def feed_change_send(
@@ -50,15 +80,10 @@ def feed_change_send(
     users = set(user_ids)
     if not users:
         return None
-    change = FeedChange(
-        feed_id=snowflake_next_id(), kind=kind, conversation_id=conversation_id, fields=fields
+    change = _change_write(
+        FeedChange(feed_id=snowflake_next_id(), kind=kind, conversation_id=conversation_id, fields=fields),
+        users,
     )
-    feed_store.changes_write(change=change, user_ids=users)
-    if _late(change.feed_id):
-        late_id = change.feed_id
-        change = replace(change, feed_id=snowflake_next_id())
-        feed_store.changes_write(change=change, user_ids=users)
-        log.info("feed entry %s written late: written again as %s", late_id, change.feed_id)
     publish_to_users(
         user_ids=users, frame=feed_change_frame(change), skip_conn=skip_conn, server_id=server_id
     )

@@ -19,11 +19,13 @@ from accounts.models import Block
 from accounts.services import block_create, block_remove
 from accounts.tests.factories import UserFactory
 from chat import feed, selectors, services
+from chat.domain.events import Origin, sync_item
 from chat.domain.records import FeedChange, FeedEntry, PendingMessage, StoredMessage, feed_id_of
 from chat.domain.snowflake import snowflake_min_for_time, snowflake_next_id, snowflake_next_ids
 from chat.protocol import feed_entry_frame
 from chat.store.cassandra import feed_store, message_store
 from chat.tests.test_apis import client_for
+from chat.worker import pipeline
 
 pytestmark = pytest.mark.usefixtures("cassandra_clean")
 
@@ -471,3 +473,38 @@ def test_a_change_written_in_time_is_written_once(alice: Any, monkeypatch: pytes
     assert feed_frames(alice) == published == [{"type": "read", "feed_id": str(sent.feed_id), **fields}]
     assert feed.feed_change_send(kind="read", conversation_id=group.pk, fields=fields, user_ids=[]) is None
     assert len(published) == 1
+
+
+def test_a_message_stored_late_reaches_a_device_that_synced_past_its_id(
+    alice: Any, bob: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message whose store ends later than CHAT_LATE_ID_SECONDS after its ID was taken (a slow or
+    failing Cassandra) is put in its members' feeds again under a fresh feed_id: a device whose
+    cursor passed the message's ID meanwhile (its look-back no longer reaches the inbox row) finds
+    it in its next sync, once it de-duplicates by message ID."""
+    conversation, _ = services.conversation_direct_open(user=alice, other_id=bob.pk)
+    settings.CHAT_LATE_ID_SECONDS = 1.0
+    pending = services.check_message_send_blocking(
+        sender_id=alice.pk, conversation_id=conversation.pk, client_msg_id="late-1", body="slow"
+    )
+    real_start = message_store.messages_write_start
+
+    def slow_start(*, pending: Any) -> Callable[[], Any]:
+        wait = real_start(pending=pending)
+
+        def slow() -> Any:
+            time.sleep(1.5)  # by the time the rows are written the ID is older than the window
+            return wait()
+
+        return slow
+
+    monkeypatch.setattr(pipeline, "messages_write_start", slow_start)
+    monkeypatch.setattr(pipeline.redis_keys, "deliveries_publish", lambda *a, **kw: None)
+    item = sync_item(pending=pending, origin=Origin(server_id="chat-test", conn_id="conn-1"))
+    [stored] = pipeline.do_send_messages(items=[item])
+    assert stored.id == pending.id  # not renumbered: it was in time when the task started
+    cursor = snowflake_next_id()  # bob's device saw a newer ID while the store was slow
+    page, _ = selectors.catch_up_page(user_id=bob.pk, since=cursor, limit=50)
+    found = [e for e in page.entries if feed_entry_frame(e)["type"] == "message.new"]
+    assert [feed_entry_frame(e)["message"]["id"] for e in found] == [str(stored.id)]
+    assert feed_id_of(found[0]) > stored.id

@@ -41,6 +41,7 @@ from chat.domain.hops import Hops, hops_mark
 from chat.domain.records import PendingMessage, StoredMessage
 from chat.domain.snowflake import snowflake_min_for_time, snowflake_next_id, snowflake_timestamp_ms
 from chat.fanout import users_by_server
+from chat.feed import feed_late_messages_write
 from chat.protocol import frame_text, message_ack_frame, message_new_frame, message_payload
 from chat.services import conversations_touch
 from chat.store.cassandra.message_store import messages_write_start
@@ -170,8 +171,10 @@ def _batch_store_route_ack(*, decoded: list[SyncItem], batch: dict[str, str] | N
     # is late (older than CHAT_LATE_ID_SECONDS): then this may be the first time it is stored in
     # full (its first store failed part way, or its task was retried under a fresh ID that lost to
     # its own first claim), too late for a sync's look-back to find it, so it goes again to the
-    # members' connected devices (not to push)
-    late_before = snowflake_min_for_time(now_ms - int(settings.CHAT_LATE_ID_SECONDS * 1000))
+    # members' connected devices (not to push) and into their feeds
+    # "late" as of now that the rows are written: a store that took long (a slow or failing
+    # Cassandra) can end past the window even for an ID renumbered at the start of the task
+    late_before = snowflake_min_for_time(int(time.time() * 1000) - int(settings.CHAT_LATE_ID_SECONDS * 1000))
     new = [
         (p, r.message, o, not r.duplicate or r.message.id == p.id)
         for p, r, o in zip(pending, results, origins, strict=True)
@@ -179,6 +182,10 @@ def _batch_store_route_ack(*, decoded: list[SyncItem], batch: dict[str, str] | N
         or r.message.id == p.id
         or (r.message.id < late_before and r.message.conversation_id == p.conversation_id)
     ]
+
+    # a late one is also put in its members' feeds under a fresh feed_id, before it goes live: a
+    # device not connected now may have synced past its ID, and only the feed finds it later
+    feed_late_messages_write((m, p.recipient_ids) for p, m, _, _ in new if m.id < late_before)
 
     batches: dict[str, list[DeliveryEvent]] = defaultdict(list)
     offline: dict[int, list[tuple[int, int]]] = defaultdict(list)
