@@ -51,6 +51,10 @@ class Device:
         self.name = name
         self.ws: ClientConnection | None = None
         self.cur_max = 0
+        # the cursor moves with what a sync brings only, as the browser client's does
+        # (docs/protocol.md): a live frame dropped before it (a chat server's Redis subscription
+        # reconnecting) is then found by the next sync. False: live frames and acks move it too
+        self.cursor_from_sync_only = False
         self.seen: dict[int, dict[str, Any]] = {}  # message id -> message, de-duplicated
         self.order: list[int] = []  # message ids in the order they arrived (live or sync)
         self.outbox: dict[str, dict[str, Any]] = {}  # client_msg_id -> frame, until acked
@@ -115,12 +119,13 @@ class Device:
                     self.acks[frame["client_msg_id"]] = int(frame["message_id"])
                     self.ack_times.setdefault(frame["client_msg_id"], time.monotonic())
                     if sent is not None:  # my own message is part of what this device has
-                        self._see({**sent, "id": frame["message_id"], "sender_id": self.user_id})
+                        message = {**sent, "id": frame["message_id"], "sender_id": self.user_id}
+                        self._see(message, moves_cursor=not self.cursor_from_sync_only)
                 elif "feed_id" in frame:
                     if kind == "message.new":
                         self.live.append(int(frame["message"]["id"]))
                         self.live_at[int(frame["message"]["id"])] = time.time()
-                    self.apply(frame)
+                    self.apply(frame, moves_cursor=not self.cursor_from_sync_only)
                 elif kind == "sync.batch":
                     self.sync_has_more = bool(frame["has_more"])
                     for entry in frame["entries"]:
@@ -140,10 +145,11 @@ class Device:
                 self.closed_with = ws.close_code
             self.close_codes.append(self.closed_with)
 
-    def apply(self, entry: dict[str, Any]) -> None:
+    def apply(self, entry: dict[str, Any], *, moves_cursor: bool = True) -> None:
         """A feed entry, live or from a sync batch; one already applied changes nothing."""
         feed_id = int(entry["feed_id"])
-        self.cur_max = max(self.cur_max, feed_id)
+        if moves_cursor:
+            self.cur_max = max(self.cur_max, feed_id)
         if feed_id in self.entries:
             return
         self.entries[feed_id] = entry
@@ -151,7 +157,7 @@ class Device:
         kind = entry["type"]
         conversation_id: int = entry.get("conversation_id", 0)
         if kind in ("message.new", "message.updated"):
-            self._see(entry["message"])
+            self._see(entry["message"], moves_cursor=moves_cursor)
         elif kind in ("read", "delivered"):
             positions = self.read if kind == "read" else self.delivered
             key = (conversation_id, entry["user_id"])
@@ -182,7 +188,7 @@ class Device:
             and not m.get("deleted")
         )
 
-    def _see(self, message: dict[str, Any]) -> None:
+    def _see(self, message: dict[str, Any], *, moves_cursor: bool) -> None:
         mid = int(message["id"])
         if mid not in self.seen:
             self.order.append(mid)
@@ -193,7 +199,8 @@ class Device:
         ):
             return  # an older copy of an edited message (a look-back repeat) does not undo the edit
         self.seen[mid] = message
-        self.cur_max = max(self.cur_max, mid)
+        if moves_cursor:
+            self.cur_max = max(self.cur_max, mid)
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
         """Send a well-formed frame (one malformed on purpose goes raw: `self.ws.send`)."""

@@ -43,6 +43,7 @@ class Member:
     def __init__(self, stack: Stack, account: Account, name: str) -> None:
         self.account = account
         self.device = Device.login(api=stack.api, username=account.username, password=PASSWORD, name=name)
+        self.device.cursor_from_sync_only = True  # as a real client: a sync repairs dropped live frames
         self.sent_at: dict[str, float] = {}  # client_msg_id -> when it was last (re)sent
         self.sent: list[str] = []  # every client_msg_id sent, in order
         self.first_sent: dict[str, float] = {}  # client_msg_id -> when it was first sent

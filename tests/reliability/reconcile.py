@@ -75,6 +75,7 @@ async def reconcile(
     stored_rows = Counter[tuple[int, str]]()
     stored_ids: dict[tuple[int, str], set[int]] = defaultdict(set)
     lost: set[tuple[int, str]] = set()
+    why_lost: list[str] = []  # printed: which device misses which message, or which ID was not stored
     duplicated = 0
     for conversation_id, conversation_members in conversations.items():
         history = await asyncio.to_thread(stored_history, conversation_id)
@@ -96,9 +97,19 @@ async def reconcile(
                 if int(msg["conversation_id"]) == conversation_id
             )
             duplicated += sum(n - 1 for n in on_device.values() if n > 1)
-            lost |= {key for key in wanted if on_device[key] == 0}
+            missing = {key for key in wanted if on_device[key] == 0}
+            lost |= missing
+            why_lost += [
+                f"{member.name} (cur_max {member.device.cur_max}) lacks {key} acked as {acked[key]}"
+                for key in sorted(missing)
+            ]
     # an acknowledged message is stored under the ID its sender was told
-    lost |= {key for key, mid in acked.items() if mid not in stored_ids.get(key, set())}
+    misstored = {key for key, mid in acked.items() if mid not in stored_ids.get(key, set())}
+    lost |= misstored
+    why_lost += [
+        f"{key} acked as {acked[key]}, stored as {sorted(stored_ids.get(key, set()))}"
+        for key in sorted(misstored)
+    ]
     duplicated += sum(n - 1 for n in stored_rows.values() if n > 1)
     row = Row(
         fault=fault,
@@ -110,6 +121,8 @@ async def reconcile(
         recovery_s=recovery_s,
     )
     print(f"\nRELIABILITY {json.dumps(asdict(row))}")
+    for line in why_lost[:40]:
+        print(f"LOST {line}")
     with report.open("a") as out:
         out.write(json.dumps(asdict(row)) + "\n")
     return row
