@@ -310,6 +310,12 @@ def server_draining_frame() -> dict[str, Any]:
     return {"type": "server.draining"}
 
 
+def live_gap_frame() -> dict[str, Any]:
+    """Live frames to this socket may have been dropped (the chat server's delivery subscription
+    was lost for a moment): the client syncs now rather than at its next periodic re-sync."""
+    return {"type": "live.gap"}
+
+
 def internal_error_frame(ref: str | None) -> dict[str, Any]:
     """An unexpected failure: the socket stays open."""
     return {"type": "error", "code": "internal", "message": "Internal error.", "ref": ref}

@@ -54,6 +54,13 @@ def get_async_redis() -> aioredis.Redis:
     return client
 
 
+def async_redis_named(name: str) -> aioredis.Redis:
+    """An asyncio client of its own whose connections carry `name` (CLIENT SETNAME), for a
+    long-lived connection an operator should find in CLIENT LIST (a subscription). The caller
+    closes it."""
+    return aioredis.Redis.from_url(redis_url(), socket_timeout=5, socket_connect_timeout=2, client_name=name)
+
+
 def redis_reset() -> None:
     """Forget this process's client (after fork, or when the Redis settings change)."""
     global _sync

@@ -7,17 +7,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from accounts.models import User
 from chat.domain.events import Origin, sync_item
 from chat.domain.snowflake import TIMESTAMP_SHIFT
+from chat.server.delivery import delivery_client_name
 from chat.services import check_message_send_blocking, conversation_direct_open
 from chat.worker.tasks import messages_sync
 from chatproject.celery import app as celery_app
+from chatproject.redis_client import get_redis
 from tests.chat_client import Device
 from tests.stack import Stack, api_call
 
@@ -388,3 +391,35 @@ async def test_discovery_prefers_the_emptier_server(stack: Stack, alice: User, b
     assert urls == {stack.chat_url(1)}
     for device in crowd:
         await device.close()
+
+
+async def test_a_chat_server_that_lost_its_delivery_subscription_tells_its_sockets_to_sync(
+    stack: Stack, alice: User, bob: User, direct: int
+) -> None:
+    """chat-1's Redis subscription is killed: what is published to it meanwhile is lost. Once
+    subscribed again it sends `live.gap` to its sockets; the sync that follows brings the message
+    sent meanwhile, and live delivery works again."""
+    _wait_registered(stack)
+    a1, b1 = _device(stack, alice, "a1"), _device(stack, bob, "b1")
+    await a1.connect(stack.chat_url(0))
+    await b1.connect(stack.chat_url(1))
+    await a1.sync()
+    client = get_redis()
+    subscription = [
+        c
+        for c in cast(list[dict[str, str]], client.client_list())
+        if c.get("name") == delivery_client_name("chat-1") and c.get("db") == str(settings.REDIS_DB)
+    ]
+    assert len(subscription) == 1, subscription
+    client.client_kill_filter(_id=subscription[0]["id"])
+    meanwhile = await b1.send(direct, "sent while chat-1 was not subscribed")
+    await b1.wait_acked([meanwhile])
+    await a1.next_frame("live.gap", wait=10)
+    await a1.sync()
+    assert b1.acks[meanwhile] in a1.seen
+    after = await b1.send(direct, "sent once chat-1 subscribed again")
+    await b1.wait_acked([after])
+    await a1.wait_seen({b1.acks[after]})
+    assert b1.acks[after] in a1.live
+    await a1.close()
+    await b1.close()

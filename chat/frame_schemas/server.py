@@ -124,6 +124,13 @@ SERVER_FRAMES: list[FrameDoc] = [
         {"type": "server.draining"},
     ),
     FrameDoc(
+        "live.gap",
+        frame_schema("live.gap"),
+        "Live frames to this socket may have been dropped (the chat server lost its delivery "
+        "subscription for a moment): sync now from the cursor; the sync brings what was dropped.",
+        {"type": "live.gap"},
+    ),
+    FrameDoc(
         "error",
         frame_schema(
             "error",

@@ -2,7 +2,9 @@
 of delivery events written to the local sockets it names.
 
 Sync workers (and other chat servers, for typing and read events) publish batches of
-already-serialised frames on the channel (`chat.domain.events`); nothing here builds a frame.
+already-serialised frames on the channel (`chat.domain.events`); nothing here builds a frame but
+one: when the subscription was lost (what was published meanwhile is gone), the server, once
+subscribed again, sends `live.gap` to every socket so that its client syncs at once.
 """
 
 from __future__ import annotations
@@ -26,17 +28,23 @@ from chat.domain.events import (
     deliveries_decode,
 )
 from chat.domain.hops import hops_mark
+from chat.protocol import frame_text, live_gap_frame
 from chat.selectors import send_rules_forget
 from chat.server.metrics import DELIVERY_BATCH_SIZE, counts
 from chat.store.redis import keys as redis_keys
 from chat.store.redis.hops import hops_record
-from chatproject.redis_client import get_async_redis
+from chatproject.redis_client import async_redis_named, get_async_redis
 
 if TYPE_CHECKING:
     from chat.server.runtime import ChatServerRuntime
 
 log = logging.getLogger(__name__)
 hops_log = logging.getLogger("chat.hops")
+
+
+def delivery_client_name(server_id: str) -> str:
+    """The name of a chat server's delivery subscription in Redis's CLIENT LIST."""
+    return f"chat-delivery:{server_id}"
 
 
 async def deliver(runtime: ChatServerRuntime, events: list[DeliveryEvent]) -> None:
@@ -79,12 +87,20 @@ async def deliver(runtime: ChatServerRuntime, events: list[DeliveryEvent]) -> No
 async def delivery_loop(runtime: ChatServerRuntime, subscribed: asyncio.Event) -> None:
     """Subscribe to this server's delivery channel (`subscribed` is set once it is) and deliver
     every batch published on it; subscribe again whenever Redis goes away."""
-    channel = redis_keys.delivery_channel(runtime.server_id)
+    gap = False  # a subscription was lost: what was published meanwhile never reached the sockets
     while True:
-        pubsub = get_async_redis().pubsub(ignore_subscribe_messages=True)
+        # a connection of its own, named: an operator (or a test) finds it in CLIENT LIST
+        client = async_redis_named(delivery_client_name(runtime.server_id))
+        channel = redis_keys.delivery_channel(client, runtime.server_id)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(channel)
             subscribed.set()
+            if gap:
+                # every socket syncs now: the sync brings what the lost deliveries carried, and
+                # it comes after this frame, before anything published from now on
+                await _live_gap_tell(runtime)
+                gap = False
             while True:
                 message = await pubsub.get_message(timeout=1.0)
                 if message is None or message.get("type") != "message":
@@ -99,14 +115,27 @@ async def delivery_loop(runtime: ChatServerRuntime, subscribed: asyncio.Event) -
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
+                await client.aclose()
             raise
         except Exception:
-            # Redis went away: deliveries published meanwhile are lost, and the clients'
-            # periodic re-sync repairs them; subscribe again after a short pause
+            # Redis went away: deliveries published meanwhile are lost; subscribe again after a
+            # short pause, then tell the sockets to sync (`live.gap`)
+            gap = True
             log.warning("chat server %s: delivery subscription lost", runtime.server_id, exc_info=True)
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
+                await client.aclose()
             await asyncio.sleep(0.5)
+
+
+async def _live_gap_tell(runtime: ChatServerRuntime) -> None:
+    notice = frame_text(live_gap_frame())
+    sockets = list(runtime.connections.values())
+    for conn in sockets:
+        await runtime.send(conn, notice)
+    log.info(
+        "chat server %s: delivery subscription back, %d sockets told to sync", runtime.server_id, len(sockets)
+    )
 
 
 async def _hops_record(sampled: list[dict[str, Any]]) -> None:

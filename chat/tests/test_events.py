@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
+import redis
+from django.conf import settings
 
 from chat.domain.events import (
     BatchDone,
@@ -19,6 +23,8 @@ from chat.domain.events import (
     deliveries_encode,
 )
 from chat.domain.records import PendingMessage
+from chat.store.redis import keys as redis_keys
+from chatproject.redis_client import get_redis
 
 
 def test_every_delivery_event_survives_the_channel() -> None:
@@ -57,3 +63,27 @@ def test_sync_items_and_batches_survive_the_queue() -> None:
     assert SyncItem.decode(item.encode()) == item
     assert SyncBatch.decode(SyncBatch(server_id="chat-1", batch_id="b").encode()) == SyncBatch("chat-1", "b")
     assert SyncBatch.decode(None) is None
+
+
+def test_delivery_channels_are_per_redis_database() -> None:
+    """Pub/sub ignores the database number: a chat server named `chat-1` of one deployment (or
+    test run) on its own Redis database hears nothing published for the `chat-1` of another."""
+    mine = get_redis()
+    other = redis.Redis(**{**mine.connection_pool.connection_kwargs, "db": (settings.REDIS_DB + 1) % 16})
+    subscriber = mine.pubsub(ignore_subscribe_messages=True)
+    try:
+        subscriber.subscribe(redis_keys.delivery_channel(mine, "chat-1"))
+        event = FrameToSocket(conn_id="c1", text="{}")
+        redis_keys.deliveries_publish(other, {"chat-1": [event]})  # the other database's chat-1
+        redis_keys.deliveries_publish(mine, {"chat-1": [event, BatchDone(batch_id="mine")]})
+        received: list[list[DeliveryEvent]] = []
+        deadline = time.monotonic() + 5
+        while len(received) < 1 and time.monotonic() < deadline:
+            message = subscriber.get_message(timeout=0.5)
+            if message is not None:
+                received.append(deliveries_decode(message["data"]))
+        assert subscriber.get_message(timeout=0.5) is None, received  # nothing else came
+        assert received == [[event, BatchDone(batch_id="mine")]]
+    finally:
+        subscriber.close()
+        other.close()

@@ -63,6 +63,25 @@ test('a sync with has_more asks again from sync.done', async () => {
   assert.deepEqual(server.last().frames('sync').map((f) => f.since), ['0', '10']);
 });
 
+test('live.gap syncs at once from the cursor; during a sync in flight, once more after it', async () => {
+  const { client, server, timers } = makeClient();
+  client.start();
+  await timers.advance(0);
+  server.last().open();
+  server.last().deliver({ type: 'sync.batch', messages: [message('10')], has_more: false });
+  server.last().deliver({ type: 'sync.done', cur_max_message_id: '10' });
+  server.last().deliver({ type: 'message.new', feed_id: '30', message: message('30') }); // live: no cursor move
+  server.last().deliver({ type: 'live.gap' });
+  assert.deepEqual(server.last().frames('sync').map((f) => f.since), ['0', '10']);
+  server.last().deliver({ type: 'live.gap' }); // while that sync is in flight
+  assert.equal(server.last().frames('sync').length, 2);
+  server.last().deliver({ type: 'sync.batch', messages: [message('20'), message('30')], has_more: false });
+  server.last().deliver({ type: 'sync.done', cur_max_message_id: '30' });
+  assert.deepEqual(server.last().frames('sync').map((f) => f.since), ['0', '10', '30']);
+  server.last().deliver({ type: 'sync.done', cur_max_message_id: '30' });
+  assert.equal(server.last().frames('sync').length, 3);
+});
+
 test('messages are applied once: live, then the same again from a sync, are de-duplicated by ID', async () => {
   const { client, server, timers } = makeClient();
   const model = wire(client, loadedModel());

@@ -9,8 +9,10 @@ family).
   server can be removed;
 - the **sockets per user**: `chat:sockets:<user_id>`, a user's sockets on all chat servers by
   connect time (beyond CHAT_SOCKETS_PER_USER the oldest is closed);
-- the **delivery channels**: one pub/sub channel `chat:deliver:<server_id>` per chat server, on
-  which the sync workers publish batches of frames for that server's sockets;
+- the **delivery channels**: one pub/sub channel `chat:deliver:<db>:<server_id>` per chat server,
+  on which the sync workers publish batches of frames for that server's sockets (pub/sub ignores
+  the database number, so the channel names it: two deployments or test runs on one Redis, each
+  with its own database and its own `chat-1`, would otherwise hear each other's deliveries);
 - the reply keys on which a REST send waits for its sync worker's answer.
 
 The other families have modules of their own beside this one: connect tickets (`tickets`), the
@@ -37,7 +39,7 @@ _SRV_USERS = "chat:srv:{}:users"
 _SRV_DRAIN = "chat:srv:{}:drain"
 DRAIN_REQUEST_TTL = 3600  # a request that no server took up (it died meanwhile) does not linger
 _ROUTE = "chat:route:{}"
-_DELIVER = "chat:deliver:{}"
+_DELIVER = "chat:deliver:{}:{}"
 _REPLY = "chat:reply:{}"
 _SOCKETS = "chat:sockets:{}"  # user id: sorted set of "<server id>|<conn id>" by connect time
 
@@ -94,8 +96,9 @@ def _entry(raw: Mapping[bytes, bytes]) -> ChatServerEntry | None:
         return None
 
 
-def delivery_channel(server_id: str) -> str:
-    return _DELIVER.format(server_id)
+def delivery_channel(client: redis.Redis | aioredis.Redis, server_id: str) -> str:
+    """The delivery channel of a chat server among the users of `client`'s database."""
+    return _DELIVER.format(client.connection_pool.connection_kwargs.get("db", 0), server_id)
 
 
 # ---------------------------------------------------------------- registry (chat server side)
@@ -151,7 +154,7 @@ def registry_drain_request(client: redis.Redis, server_id: str) -> bool:
     with client.pipeline(transaction=True) as pipe:
         pipe.set(_SRV_DRAIN.format(server_id), "1", ex=DRAIN_REQUEST_TTL)
         pipe.hset(key, "draining", "1")
-        pipe.publish(delivery_channel(server_id), deliveries_encode([ServerDrain()]))
+        pipe.publish(delivery_channel(client, server_id), deliveries_encode([ServerDrain()]))
         pipe.execute()
     return True
 
@@ -300,7 +303,7 @@ def deliveries_publish(
         return
     with client.pipeline(transaction=False) as pipe:
         for server_id, events in batches.items():
-            pipe.publish(delivery_channel(server_id), deliveries_encode(events))
+            pipe.publish(delivery_channel(client, server_id), deliveries_encode(events))
         for queue, envelope in tasks:
             pipe.lpush(queue, envelope)
         pipe.execute()
@@ -313,7 +316,7 @@ async def deliveries_publish_async(
         return
     async with client.pipeline(transaction=False) as pipe:
         for server_id, events in batches.items():
-            pipe.publish(delivery_channel(server_id), deliveries_encode(events))
+            pipe.publish(delivery_channel(client, server_id), deliveries_encode(events))
         await pipe.execute()
 
 

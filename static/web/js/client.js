@@ -54,6 +54,7 @@ export class ChatClient extends Connection {
     this.resyncMs = resyncMs;
     this.lastSyncAt = 0;
     this.syncing = false;
+    this.syncAgain = false; // a live.gap came while a sync was in flight: one more after it
     this.idle = false;
     this.lastHeartbeatAt = 0;
     this.idleTimer = null;
@@ -117,6 +118,7 @@ export class ChatClient extends Connection {
 
   _opened() {
     this.syncing = false;
+    this.syncAgain = false;
     this._sync();
     this.outbox.flush(true);
     this.delivered.flush();
@@ -229,8 +231,9 @@ export class ChatClient extends Connection {
       case 'sync.done':
         this.syncing = false;
         if (isId(frame.cur_max_message_id)) this._advance(frame.cur_max_message_id);
-        if (this.syncHasMore) {
+        if (this.syncHasMore || this.syncAgain) {
           this.syncHasMore = false;
+          this.syncAgain = false;
           this._sync();
         } else {
           this.emit('synced', this.curMax);
@@ -252,6 +255,12 @@ export class ChatClient extends Connection {
         break;
       case 'presence':
         this.emit('presence', frame);
+        break;
+      case 'live.gap':
+        // the server may have dropped live frames to us: a sync brings them (after the one in
+        // flight, if any: it may have been answered before the dropped ones were stored)
+        if (this.syncing) this.syncAgain = true;
+        else this._sync();
         break;
       case 'server.draining':
         // leave before the server closes us: discovery hands out another server
