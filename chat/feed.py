@@ -26,7 +26,7 @@ from django.db import transaction
 from chat.domain.records import FeedChange, StoredMessage
 from chat.domain.snowflake import snowflake_next_id, snowflake_timestamp_ms
 from chat.fanout import publish_to_users
-from chat.protocol import feed_change_frame, message_new_frame
+from chat.protocol import feed_change_frame, message_payload
 from chat.store.cassandra import feed_store
 
 log = logging.getLogger(__name__)
@@ -54,13 +54,11 @@ def feed_late_messages_write(messages: Iterable[tuple[StoredMessage, Iterable[in
     feeds, so that a device that synced past the message's ID before it was stored still finds it
     (its inbox row, clustered by the old ID, lies behind the device's cursor)."""
     for message, user_ids in messages:
-        frame = message_new_frame(message)
-        fields = {k: v for k, v in frame.items() if k not in ("type", "feed_id")}
         change = FeedChange(
             feed_id=snowflake_next_id(),
-            kind=frame["type"],
+            kind="message.new",
             conversation_id=message.conversation_id,
-            fields=fields,
+            fields={"message": message_payload(message)},
         )
         written = _change_write(change, set(user_ids))
         log.info("message %s stored late: in the feeds as %s", message.id, written.feed_id)

@@ -100,6 +100,7 @@ def test_every_server_frame_the_code_builds_is_valid() -> None:
         protocol.catch_up_done_frame(1190403012575232000),
         protocol.typing_frame(conversation_id=12, user_id=2),
         protocol.server_draining_frame(),
+        protocol.live_gap_frame(),
         protocol.internal_error_frame(None),
         protocol.internal_error_frame("c-1"),
         RateLimited("slow down", retry_after_ms=1200).as_frame("c-1"),
@@ -109,6 +110,12 @@ def test_every_server_frame_the_code_builds_is_valid() -> None:
         {"type": "heartbeat.ack"},  # chat/server/consumer.py sends it as a literal
     ]
     for change in [
+        FeedChange(  # a message stored late, again in the feed (chat.feed.feed_late_messages_write)
+            feed_id=1190403099999999999,
+            conversation_id=12,
+            kind="message.new",
+            fields={"message": protocol.message_payload(_message())},
+        ),
         FeedChange(
             feed_id=1190403099999999999,
             conversation_id=12,
