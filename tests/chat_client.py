@@ -51,10 +51,11 @@ class Device:
         self.name = name
         self.ws: ClientConnection | None = None
         self.cur_max = 0
-        # the cursor moves with what a sync brings only, as the browser client's does
-        # (docs/protocol.md): a live frame dropped before it (a chat server's Redis subscription
-        # reconnecting) is then found by the next sync. False: live frames and acks move it too
-        self.cursor_from_sync_only = False
+        # the cursor moves with what a sync brings only, as docs/protocol.md asks of a client: a
+        # live frame dropped before it (a chat server's Redis subscription reconnecting), or an
+        # entry older than the look-back that the device has not synced yet, is then found by the
+        # next sync. False (the look-back test): live frames and acks move it too
+        self.cursor_from_sync_only = True
         self.seen: dict[int, dict[str, Any]] = {}  # message id -> message, de-duplicated
         self.order: list[int] = []  # message ids in the order they arrived (live or sync)
         self.outbox: dict[str, dict[str, Any]] = {}  # client_msg_id -> frame, until acked
@@ -77,6 +78,7 @@ class Device:
         self.read: dict[tuple[int, int], int] = {}  # (conversation, user) -> read position
         self.delivered: dict[tuple[int, int], int] = {}
         self.reset_required = False
+        self.gaps = 0  # live.gap frames: the server may have dropped live frames before them
 
     @classmethod
     def login(cls, *, api: str, username: str, password: str, name: str) -> Device:
@@ -135,6 +137,8 @@ class Device:
                 elif kind == "sync.reset_required":
                     self.reset_required = True
                     self.cur_max = int(frame["cur_max_message_id"])
+                elif kind == "live.gap":
+                    self.gaps += 1
                 elif kind == "error":
                     self.errors.append(frame)
                 await self.frames.put(frame)

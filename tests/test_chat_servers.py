@@ -210,6 +210,7 @@ async def test_a_message_stored_late_still_reaches_a_device_that_saw_newer_ones(
     late, by a fresh ID when it is later than CHAT_LATE_ID_SECONDS."""
     _wait_registered(stack)
     a1, b1 = _device(stack, alice, "a1"), _device(stack, bob, "b1")
+    b1.cursor_from_sync_only = False  # the server's promise holds for a cursor moved by live frames too
     await a1.connect(stack.chat_url(0))
     await b1.connect(stack.chat_url(1))
 

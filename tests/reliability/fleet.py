@@ -4,8 +4,9 @@ A `Member` is a `Device` (tests/chat_client.py) with a keeper task: when its soc
 discovery for a chat server again and reconnects (retrying while the service is down), catches
 up (`sync` until nothing more is waiting) and resends its outbox with the same client_msg_ids;
 while connected it resends what has waited for an ack longer than RESEND_AFTER seconds (a send
-refused with `overloaded` or `unavailable`, or lost with a worker). Nothing here gives up before
-its deadline, and everything stops by itself.
+refused with `overloaded` or `unavailable`, or lost with a worker), and catches up when the chat
+server says it dropped live frames (`live.gap`). Its cursor moves with what a sync brings only.
+Nothing here gives up before its deadline, and everything stops by itself.
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ class Member:
     def __init__(self, stack: Stack, account: Account, name: str) -> None:
         self.account = account
         self.device = Device.login(api=stack.api, username=account.username, password=PASSWORD, name=name)
-        self.device.cursor_from_sync_only = True  # as a real client: a sync repairs dropped live frames
         self.sent_at: dict[str, float] = {}  # client_msg_id -> when it was last (re)sent
         self.sent: list[str] = []  # every client_msg_id sent, in order
         self.first_sent: dict[str, float] = {}  # client_msg_id -> when it was first sent
@@ -51,6 +51,8 @@ class Member:
         self.connects = 0
         self.url: str | None = None
         self._keeper: asyncio.Task[None] | None = None
+        self._syncing = asyncio.Lock()  # one catch-up at a time: each waits for its own sync.done
+        self._gaps_seen = 0  # live.gap frames already answered with a catch-up
 
     @property
     def name(self) -> str:
@@ -86,6 +88,9 @@ class Member:
                 if not self.connected():
                     await self._reconnect()
                 else:
+                    if self.device.gaps > self._gaps_seen:  # the server dropped live frames
+                        self._gaps_seen = self.device.gaps
+                        await self.catch_up()
                     await self._resend(older_than=RESEND_AFTER)
             except asyncio.CancelledError:
                 raise
@@ -121,6 +126,10 @@ class Member:
         """`sync` from cur_max_message_id until the server has nothing more (every page). A `sync`
         answered by an error frame instead (a store or Redis call that failed just after a fault)
         is asked again, as a client does, at most twice; a sync that gets no answer at all fails."""
+        async with self._syncing:
+            await self._catch_up()
+
+    async def _catch_up(self) -> None:
         retries = 2
         while True:
             _drain(self.device.frames)  # answers of requests that timed out must not answer this one

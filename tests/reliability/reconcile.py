@@ -128,7 +128,11 @@ async def reconcile(
     return row
 
 
-def assert_clean(row: Row) -> None:
-    """Every message sent was acknowledged, stored once and reached every member device."""
+def assert_clean(row: Row, *, recovered_within: float | None = None) -> None:
+    """Every message sent was acknowledged, stored once and reached every member device; with
+    `recovered_within`, the service took new messages again within that many seconds."""
     assert (row.lost, row.duplicated) == (0, 0), row
     assert row.sent == row.acknowledged == row.stored, row
+    if recovered_within is not None:
+        assert row.recovery_s is not None, row
+        assert row.recovery_s < recovered_within, row

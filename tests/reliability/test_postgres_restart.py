@@ -49,8 +49,6 @@ async def test_postgres_outage_keeps_known_conversations_going_and_loses_nothing
     errors = sorted({e["code"] for m in crowd.members for e in m.device.errors})
     print(f"acknowledged during the outage: {acked_during}; error frames: {errors}")
     await crowd.stop()
-    assert_clean(row)
+    assert_clean(row, recovered_within=30)
     assert set(errors) <= OUTAGE_ERRORS
-    assert row.recovery_s is not None
-    assert row.recovery_s < 30
     faults.assert_no_fatal()
