@@ -9,7 +9,8 @@ that a device that synced past the first ID in the meantime still finds it withi
 sync looks back (applying an entry twice changes nothing on a device).
 
 Callers in a transaction send after the commit (`feed_change_send_on_commit`): a change that was
-rolled back never enters a feed.
+rolled back never enters a feed. An entry that cannot be written then (Cassandra failing) goes to
+the sync queue, whose worker writes it when it can (`feed_change_retry_enqueue`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 
@@ -99,6 +101,36 @@ def feed_change_send_on_commit(
         try:
             feed_change_send(kind=kind, conversation_id=conversation_id, fields=fields, user_ids=users)
         except Exception:
-            log.exception("feed entry %s of conversation %s was not written", kind, conversation_id)
+            log.warning(
+                "feed entry %s of conversation %s was not written: handed to the sync queue",
+                kind,
+                conversation_id,
+                exc_info=True,
+            )
+            feed_change_retry_enqueue(
+                kind=kind, conversation_id=conversation_id, fields=fields, user_ids=users
+            )
 
     transaction.on_commit(send)
+
+
+FEED_CHANGE_RETRY = "chat.feed_change_retry"  # the task (chat.worker.tasks) that writes it later
+FEED_CHANGE_RETRY_QUEUE = "sync"
+
+
+def feed_change_retry_enqueue(
+    *, kind: str, conversation_id: int, fields: dict[str, Any], user_ids: Iterable[int]
+) -> None:
+    """A change whose entry could not be written now (Cassandra failing) goes to the sync queue,
+    whose worker tries again until it is written: the change is committed, and without its entry
+    a device learns of it only by a reload. Only if the queue is out of reach too is it lost (logged)."""
+    kwargs = {
+        "kind": kind,
+        "conversation_id": conversation_id,
+        "fields": fields,
+        "user_ids": sorted(set(user_ids)),
+    }
+    try:
+        current_app.send_task(FEED_CHANGE_RETRY, kwargs=kwargs, queue=FEED_CHANGE_RETRY_QUEUE, countdown=1)
+    except Exception:
+        log.exception("feed entry %s of conversation %s was lost", kind, conversation_id)

@@ -16,6 +16,7 @@ from django.db import connection
 from accounts.models import User
 from accounts.tests.factories import UserFactory
 from chat.domain.snowflake import snowflake_min_for_time
+from chat.feed import feed_change_retry_enqueue
 from chat.services import conversation_direct_open, conversation_group_create
 from tests.chat_client import Device
 from tests.stack import Stack, api_call
@@ -221,4 +222,30 @@ async def test_a_device_further_behind_than_the_feed_keeps_is_told_to_reload(
     page = await _rest(a, "GET", f"sync?since={page['cur_max_message_id']}")
     assert page["reset_required"] is False
     await a.request({"type": "sync", "since": reset["cur_max_message_id"]}, "sync.done")
+    await a.close()
+
+
+@pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored")  # send_task skips eager
+async def test_an_entry_handed_to_the_sync_queue_is_written_and_sent_live_by_a_sync_worker(
+    stack: Stack, alice: User, bob: User, direct: int
+) -> None:
+    """An entry that could not be written after its commit goes to the sync queue
+    (`feed_change_retry_enqueue`); the stack's sync worker writes it to the feeds and sends it to
+    the live devices."""
+    a = _device(stack, alice, "a")
+    await a.connect(stack.chat_url(0))
+    await a.sync()
+    fields = {"conversation_id": direct, "title": "", "blocked": True}
+    await asyncio.to_thread(
+        feed_change_retry_enqueue,
+        kind="conversation.updated",
+        conversation_id=direct,
+        fields=fields,
+        user_ids=[alice.pk, bob.pk],
+    )
+    live = await a.next_frame("conversation.updated", wait=20)
+    assert (live["conversation_id"], live["blocked"]) == (direct, True)
+    page = await _rest(a, "GET", "sync?since=0")
+    written = [e for e in page["entries"] if e["type"] == "conversation.updated"]
+    assert [e["feed_id"] for e in written] == [live["feed_id"]]
     await a.close()

@@ -4,13 +4,15 @@ each service writes to whose feeds, and the late-entry rewrite of `chat.feed.fee
 
 from __future__ import annotations
 
+import base64
 import itertools
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, cast
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,6 +28,8 @@ from chat.protocol import feed_entry_frame
 from chat.store.cassandra import feed_store, message_store
 from chat.tests.test_apis import client_for
 from chat.worker import pipeline
+from chatproject.celery import app as celery_app
+from chatproject.redis_client import get_redis
 
 pytestmark = pytest.mark.usefixtures("cassandra_clean")
 
@@ -508,3 +512,47 @@ def test_a_message_stored_late_reaches_a_device_that_synced_past_its_id(
     found = [e for e in page.entries if feed_entry_frame(e)["type"] == "message.new"]
     assert [feed_entry_frame(e)["message"]["id"] for e in found] == [str(stored.id)]
     assert feed_id_of(found[0]) > stored.id
+
+
+@pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored")  # send_task skips eager
+def test_an_entry_not_written_after_its_commit_goes_to_the_sync_queue_and_its_task_writes_it(
+    alice: Any, bob: Any, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Cassandra failing when a committed change's entry is written: the entry goes to the sync
+    queue (a real message in Redis), and the task that a sync worker runs from it writes the entry
+    to every user's feed; nothing is lost."""
+    conversation, _ = services.conversation_direct_open(user=alice, other_id=bob.pk)
+    real_write = feed_store.changes_write
+
+    def failing_write(**kwargs: Any) -> int:
+        raise OSError("Cassandra is not answering")
+
+    monkeypatch.setattr(feed, "publish_to_users", lambda **kw: None)
+    monkeypatch.setattr(feed_store, "changes_write", failing_write)
+    fields = {"conversation_id": conversation.pk, "title": "renamed", "blocked": False}
+    client = get_redis()
+    client.delete(feed.FEED_CHANGE_RETRY_QUEUE)
+    with django_capture_on_commit_callbacks(execute=True):
+        feed.feed_change_send_on_commit(
+            kind="conversation.updated",
+            conversation_id=conversation.pk,
+            fields=fields,
+            user_ids=[alice.pk, bob.pk],
+        )
+    assert entries_of(bob, "conversation.updated") == []
+    queued = [
+        orjson.loads(raw) for raw in cast(list[bytes], client.lrange(feed.FEED_CHANGE_RETRY_QUEUE, 0, -1))
+    ]
+    client.delete(feed.FEED_CHANGE_RETRY_QUEUE)
+    [task] = [m for m in queued if m["headers"]["task"] == feed.FEED_CHANGE_RETRY]
+    _, kwargs, _ = orjson.loads(base64.b64decode(task["body"]))
+    assert kwargs == {
+        "kind": "conversation.updated",
+        "conversation_id": conversation.pk,
+        "fields": fields,
+        "user_ids": sorted([alice.pk, bob.pk]),
+    }
+    monkeypatch.setattr(feed_store, "changes_write", real_write)  # Cassandra is back
+    celery_app.tasks[feed.FEED_CHANGE_RETRY].apply(kwargs=kwargs).get()
+    for user in (alice, bob):
+        assert [e["title"] for e in entries_of(user, "conversation.updated")] == ["renamed"]
