@@ -269,3 +269,31 @@ def test_a_friend_whose_only_page_is_hidden_shows_as_away_then_online_again(
     hide(alice_page, False)
     expect(dot).to_have_attribute("data-presence", "online")
     expect(bob_page.locator("#chat-subtitle")).to_have_text("Online")
+
+
+def test_the_composer_of_a_conversation_alice_blocked_says_why_it_is_closed_until_she_unblocks(
+    stack: Stack, people: Any, contexts: Any
+) -> None:
+    """Alice blocks Bob while their conversation is open: her composer is disabled at once (the
+    live conversation.updated entry) and says why, also after a reload; unblocking opens it."""
+    alice = people("alice", display_name="Alice Liddell")
+    bob = people("bob", display_name="Bob Builder")
+    conversation = direct_conversation(stack, alice, bob)
+    page = log_in(contexts(), alice, f"/c/{conversation}")
+    wait_connected(page)
+    composer = page.locator("#composer-input")
+    expect(composer).to_be_enabled()
+    api(stack, alice, "POST", f"blocks/{bob.id}")
+    expect(composer).to_be_disabled()
+    expect(composer).to_have_attribute(
+        "placeholder", "You cannot send messages here: this conversation is blocked."
+    )
+    expect(page.locator("#send-button")).to_be_disabled()
+    expect(page.locator("#chat-subtitle")).to_have_text("Blocked: no messages either way")
+    page.reload()
+    wait_connected(page)
+    expect(page.locator("#composer-input")).to_be_disabled()
+    screenshot(page, "composer-blocked")
+    api(stack, alice, "DELETE", f"blocks/{bob.id}")
+    expect(page.locator("#composer-input")).to_be_enabled()
+    expect(page.locator("#composer-input")).to_have_attribute("placeholder", "Write a message")

@@ -187,13 +187,16 @@ test('conversation.created and joined: the conversation appears, then is read fo
   assert.equal(again.fetch, false);
 });
 
-test('conversation.updated: a rename, a block', () => {
+test('conversation.updated: a rename, a block, an archive', () => {
   const model = twoConversations();
   applyEntry(model, { type: 'conversation.updated', feed_id: '95', conversation_id: 2, title: 'Renamed', blocked: false });
   applyEntry(model, { type: 'conversation.updated', feed_id: '96', conversation_id: 1, title: '', blocked: true });
   assert.equal(model.conversations.get(2).title, 'Renamed');
   assert.equal(model.conversations.get(1).blocked, true);
   assert.equal(model.conversations.get(1).title, ''); // a direct conversation has no title
+  applyEntry(model, { type: 'conversation.updated', feed_id: '98', conversation_id: 2, title: 'Renamed', blocked: false, archived: true });
+  assert.equal(model.conversations.get(2).archived, true);
+  assert.equal(model.conversations.get(2).blocked, false);
 });
 
 test('conversation.left: the conversation and its history leave the model', () => {

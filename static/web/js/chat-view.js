@@ -164,6 +164,20 @@ export function renderChatHead(conversation) {
     paintAvatar(avatar, { name: conversationTitle(conversation), seed: `g${conversation.id}` });
     $('chat-subtitle').textContent = conversation.members.map((m) => (m.user_id === ME ? 'you' : m.display_name || m.username)).join(', ');
   }
+  renderComposerOpen(conversation);
+}
+
+// no sends in a blocked direct conversation or an archived one: the composer says why
+function renderComposerOpen(conversation) {
+  const closed = conversation.blocked
+    ? 'You cannot send messages here: this conversation is blocked.'
+    : conversation.archived
+      ? 'This conversation is archived: its history stays, no new messages.'
+      : '';
+  const input = $('composer-input');
+  input.disabled = Boolean(closed);
+  input.placeholder = closed || 'Write a message';
+  $('send-button').disabled = Boolean(closed);
 }
 
 // a tick: its state as a glyph, and as words for title and aria-label ("Read by 2 of 3")

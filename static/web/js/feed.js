@@ -58,6 +58,7 @@ export function conversationAdopt(model, payload) {
   const conversation = {
     ...payload,
     blocked: payload.blocked ?? known?.blocked ?? false,
+    archived: payload.archived ?? known?.archived ?? false,
     readBy: known?.readBy || new Map(),
     deliveredTo: known?.deliveredTo || new Map(),
     lastKnownId: idMax(known?.lastKnownId || '0', payload.last_message ? payload.last_message.id : '0'),
@@ -110,6 +111,7 @@ function placeholder(model, info) {
     last_read_message_id: '0',
     muted: false,
     blocked: false,
+    archived: false,
     readBy: new Map(),
     deliveredTo: new Map(),
     lastKnownId: '0',
@@ -219,6 +221,7 @@ const HANDLERS = {
     if (!conversation) return;
     if (conversation.type === 'group' && typeof entry.title === 'string' && entry.title) conversation.title = entry.title;
     if (typeof entry.blocked === 'boolean') conversation.blocked = entry.blocked;
+    if (typeof entry.archived === 'boolean') conversation.archived = entry.archived;
   },
 
   'conversation.left': (model, entry, effect) => leave(model, entry.conversation_id, effect),
