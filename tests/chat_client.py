@@ -43,6 +43,9 @@ def register(stack: Stack, prefix: str = "u") -> Account:
     return Account(user_id=body["user"]["id"], username=username, token=body["token"])
 
 
+REFUSED_FOR_NOW = {"overloaded", "unavailable"}  # error codes of a send to try again later
+
+
 class Device:
     def __init__(self, *, api: str, token: str, user_id: int, name: str) -> None:
         self.api = api
@@ -163,9 +166,11 @@ class Device:
         if kind in ("message.new", "message.updated"):
             self._see(entry["message"], moves_cursor=moves_cursor)
         elif kind in ("read", "delivered"):
-            positions = self.read if kind == "read" else self.delivered
             key = (conversation_id, entry["user_id"])
-            positions[key] = max(positions.get(key, 0), int(entry["message_id"]))
+            # read implies delivered (docs/protocol.md): a read that reached the server before the
+            # reader's delivered frame moved both positions, and no delivered entry follows
+            for positions in (self.read, self.delivered) if kind == "read" else (self.delivered,):
+                positions[key] = max(positions.get(key, 0), int(entry["message_id"]))
         elif kind in ("conversation.created", "conversation.joined"):
             conversation = entry["conversation"]
             self.titles[conversation["id"]] = conversation["title"]
@@ -246,15 +251,35 @@ class Device:
     async def wait_acked(
         self, client_msg_ids: list[str], *, wait: float = 30, resend_every: float = 8
     ) -> None:
-        """Wait until every send is acknowledged, resending the outbox now and then."""
-        async with asyncio.timeout(wait):
-            waited = 0.0
-            while any(c not in self.acks for c in client_msg_ids):
-                await asyncio.sleep(0.1)
-                waited += 0.1
-                if waited >= resend_every:
-                    waited = 0.0
-                    await self.resend_outbox()
+        """Wait until every send is acknowledged, resending the outbox now and then, and a send
+        refused for now (`overloaded`, `unavailable`: it used no budget) once its retry_after_ms
+        has passed, as a client does. A timeout says what is missing and what refused it."""
+        handled = 0  # errors already looked at
+        due: dict[str, float] = {}  # client_msg_id -> when to send it again
+        try:
+            async with asyncio.timeout(wait):
+                waited = 0.0
+                while any(c not in self.acks for c in client_msg_ids):
+                    await asyncio.sleep(0.1)
+                    for error in self.errors[handled:]:
+                        if error["code"] in REFUSED_FOR_NOW and error.get("ref") in self.outbox:
+                            due[error["ref"]] = time.monotonic() + error.get("retry_after_ms", 500) / 1000
+                    handled = len(self.errors)
+                    for cmid, at in list(due.items()):
+                        if time.monotonic() >= at:
+                            del due[cmid]
+                            if cmid in self.outbox and self.ws is not None:
+                                await self.ws.send(json.dumps(self.outbox[cmid]))
+                    waited += 0.1
+                    if waited >= resend_every:
+                        waited = 0.0
+                        await self.resend_outbox()
+        except TimeoutError:
+            missing = [c for c in client_msg_ids if c not in self.acks]
+            refusals = [e for e in self.errors if e.get("ref") in missing]
+            raise AssertionError(
+                f"{len(missing)} of {len(client_msg_ids)} not acknowledged; their errors: {refusals[:5]}"
+            ) from None
 
     async def sync(self) -> list[int]:
         """sync from cur_max_message_id; returns the IDs that were new to this device."""
