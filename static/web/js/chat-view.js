@@ -167,13 +167,16 @@ export function renderChatHead(conversation) {
   renderComposerOpen(conversation);
 }
 
-// no sends in a blocked direct conversation or an archived one: the composer says why
+// no sends in a blocked direct conversation or an archived one: why, or '' when sends are open
+function sendsClosedReason(conversation) {
+  if (conversation?.blocked) return 'Sending is blocked here.';
+  if (conversation?.archived) return 'Archived: read only.';
+  return '';
+}
+
+// the composer of a conversation that takes no sends is disabled and says why
 function renderComposerOpen(conversation) {
-  const closed = conversation.blocked
-    ? 'You cannot send messages here: this conversation is blocked.'
-    : conversation.archived
-      ? 'This conversation is archived: its history stays, no new messages.'
-      : '';
+  const closed = sendsClosedReason(conversation);
   const input = $('composer-input');
   input.disabled = Boolean(closed);
   input.placeholder = closed || 'Write a message';
@@ -201,7 +204,7 @@ export function renderMessages({ stick }) {
   const caret = focused && focused.classList.contains('edit-input') ? [focused.selectionStart, focused.selectionEnd] : null;
   const box = clear($('message-items'));
   const usernames = usernamesOf(conversation);
-  $('history-status').textContent = !messages.loaded ? 'Loading…' : messages.hasMoreBefore ? '' : messages.items.length ? 'This is the start of the conversation.' : 'No messages yet. Say hello!';
+  $('history-status').textContent = !messages.loaded ? 'Loading…' : messages.hasMoreBefore ? '' : messages.items.length ? 'This is the start of the conversation.' : sendsClosedReason(conversation) ? 'No messages.' : 'No messages yet. Say hello!';
 
   const { stored, pending } = messages.timeline();
   const rows = [
