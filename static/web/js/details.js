@@ -3,7 +3,7 @@
 
 import { api, query } from './api.js';
 import { $, clear, dialog, h, paintAvatar, toast } from './dom.js';
-import { adoptConversation, fetchConversation, ME, presenceDot, rememberUser, state } from './model.js';
+import { adoptConversation, fetchConversation, fetchSettled, ME, presenceDot, rememberUser, state } from './model.js';
 import { renderConversationList } from './conversation-list.js';
 import { renderChatHead } from './chat-view.js';
 import { navigate } from './app.js';
@@ -43,7 +43,10 @@ function renderDetails() {
         { class: 'inline-form', onsubmit: async (event) => {
           event.preventDefault();
           try {
-            adoptConversation(await api.patch(`conversations/${conversation.id}`, { title: title.value.trim() }));
+            const renamed = await api.patch(`conversations/${conversation.id}`, { title: title.value.trim() });
+            // a GET begun before the rename (the new group's first fetch) must not land after it
+            await fetchSettled(conversation.id);
+            adoptConversation(renamed);
             renderChatHead(state.conversations.get(conversation.id));
             renderConversationList();
             toast('Group renamed.');

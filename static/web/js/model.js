@@ -115,6 +115,11 @@ export function adoptConversation(payload) {
 const fetching = new Map(); // conversation id → the GET under way
 
 /** GET conversations/{id} into the state (one request at a time per conversation); null if refused. */
+/** Resolves once no GET of the conversation is under way (one begun earlier lands first). */
+export function fetchSettled(conversationId) {
+  return fetching.get(conversationId) || Promise.resolve(null);
+}
+
 export function fetchConversation(conversationId) {
   if (!fetching.has(conversationId)) {
     const request = api.get(`conversations/${conversationId}`).then(
