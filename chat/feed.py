@@ -30,6 +30,7 @@ from chat.domain.snowflake import snowflake_next_id, snowflake_timestamp_ms
 from chat.fanout import publish_to_users
 from chat.protocol import feed_change_frame, message_payload
 from chat.store.cassandra import feed_store
+from chat.sync_queue import SYNC_QUEUE
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,6 @@ def feed_change_send_on_commit(
 
 
 FEED_CHANGE_RETRY = "chat.feed_change_retry"  # the task (chat.worker.tasks) that writes it later
-FEED_CHANGE_RETRY_QUEUE = "sync"
 
 
 def feed_change_retry_enqueue(
@@ -131,6 +131,6 @@ def feed_change_retry_enqueue(
         "user_ids": sorted(set(user_ids)),
     }
     try:
-        current_app.send_task(FEED_CHANGE_RETRY, kwargs=kwargs, queue=FEED_CHANGE_RETRY_QUEUE, countdown=1)
+        current_app.send_task(FEED_CHANGE_RETRY, kwargs=kwargs, queue=SYNC_QUEUE, countdown=1)
     except Exception:
         log.exception("feed entry %s of conversation %s was lost", kind, conversation_id)

@@ -26,6 +26,7 @@ from chat.domain.records import FeedChange, FeedEntry, PendingMessage, StoredMes
 from chat.domain.snowflake import snowflake_min_for_time, snowflake_next_id, snowflake_next_ids
 from chat.protocol import feed_entry_frame
 from chat.store.cassandra import feed_store, message_store
+from chat.sync_queue import SYNC_QUEUE
 from chat.tests.test_apis import client_for
 from chat.worker import pipeline
 from chatproject.celery import app as celery_app
@@ -531,7 +532,7 @@ def test_an_entry_not_written_after_its_commit_goes_to_the_sync_queue_and_its_ta
     monkeypatch.setattr(feed_store, "changes_write", failing_write)
     fields = {"conversation_id": conversation.pk, "title": "renamed", "blocked": False}
     client = get_redis()
-    client.delete(feed.FEED_CHANGE_RETRY_QUEUE)
+    client.delete(SYNC_QUEUE)
     with django_capture_on_commit_callbacks(execute=True):
         feed.feed_change_send_on_commit(
             kind="conversation.updated",
@@ -540,10 +541,8 @@ def test_an_entry_not_written_after_its_commit_goes_to_the_sync_queue_and_its_ta
             user_ids=[alice.pk, bob.pk],
         )
     assert entries_of(bob, "conversation.updated") == []
-    queued = [
-        orjson.loads(raw) for raw in cast(list[bytes], client.lrange(feed.FEED_CHANGE_RETRY_QUEUE, 0, -1))
-    ]
-    client.delete(feed.FEED_CHANGE_RETRY_QUEUE)
+    queued = [orjson.loads(raw) for raw in cast(list[bytes], client.lrange(SYNC_QUEUE, 0, -1))]
+    client.delete(SYNC_QUEUE)
     [task] = [m for m in queued if m["headers"]["task"] == feed.FEED_CHANGE_RETRY]
     _, kwargs, _ = orjson.loads(base64.b64decode(task["body"]))
     assert kwargs == {

@@ -13,8 +13,9 @@ from typing import Any
 from celery import Task, shared_task
 from django.conf import settings
 
-from chat.feed import FEED_CHANGE_RETRY, FEED_CHANGE_RETRY_QUEUE, feed_change_send
+from chat.feed import FEED_CHANGE_RETRY, feed_change_send
 from chat.store.redis import keys as redis_keys
+from chat.sync_queue import SYNC_QUEUE
 from chat.worker.pipeline import do_send_messages
 from chatproject.redis_client import get_redis
 
@@ -43,7 +44,7 @@ def messages_sync(self: Task, *, items: list[dict[str, Any]], batch: dict[str, s
 
 @shared_task(
     name=FEED_CHANGE_RETRY,
-    queue=FEED_CHANGE_RETRY_QUEUE,
+    queue=SYNC_QUEUE,
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(Exception,),

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from chat.domain.records import StoredMessage
 from chat.store.cassandra.message_store import conversation_history
-from tests.reliability.fleet import Member
+from tests.reliability.fleet import Member, first_ack_after
 
 PAGE = 500
 
@@ -52,14 +52,19 @@ async def reconcile(
     *,
     fault: str,
     conversations: Mapping[int, Sequence[Member]],
-    recovery_s: float | None,
     report: Path,
+    fault_ended_at: float | None = None,
+    recovery_s: float | None = None,
     settle_wait: float = 90,
 ) -> Row:
     """Settle, catch up, count (module docstring). `conversations`: each conversation's member
-    devices, senders included."""
+    devices, senders included. The row's recovery is `recovery_s` when the test measured its own,
+    else the time from `fault_ended_at` (a `time.monotonic()`) to the first ack of a message sent
+    after it, taken once every outbox is acknowledged so that late acks count."""
     members = {id(m): m for ms in conversations.values() for m in ms}.values()
     await asyncio.gather(*(m.settle(wait=settle_wait) for m in members))
+    if recovery_s is None and fault_ended_at is not None:
+        recovery_s = first_ack_after(list(members), fault_ended_at)
     for member in members:
         if not member.connected():
             await asyncio.sleep(1)  # its keeper reconnects, and catches up on the way

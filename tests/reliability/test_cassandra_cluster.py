@@ -207,7 +207,7 @@ async def test_cassandra_cluster_loses_two_nodes_and_recovers(
         row = await reconcile(
             fault="Cassandra 3 nodes RF=3 QUORUM: one node stopped, then a second, then both restarted",
             conversations=crowd.conversations,
-            recovery_s=first_ack_after(crowd.senders, restart_at),
+            fault_ended_at=restart_at,
             report=tmp_path / "reliability.json",
         )
     await crowd.stop()

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.reliability.fault_stack import FaultStack
-from tests.reliability.fleet import Traffic, crowd_connected, first_ack_after
+from tests.reliability.fleet import Traffic, crowd_connected
 from tests.reliability.reconcile import assert_clean, reconcile
 
 pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
@@ -37,7 +37,7 @@ async def test_killed_chat_server_loses_nothing_and_shows_nothing_twice(faults: 
     row = await reconcile(
         fault="kill -9 of the chat server of 20 sending clients",
         conversations=crowd.conversations,
-        recovery_s=first_ack_after(crowd.senders, killed_at),
+        fault_ended_at=killed_at,
         report=faults.report,
     )
     assert {m.device.close_codes[0] for m in crowd.senders} == {1006}  # no close frame: it died

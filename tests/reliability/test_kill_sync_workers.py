@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.reliability.fault_stack import FaultStack
-from tests.reliability.fleet import Traffic, crowd_connected, first_ack_after
+from tests.reliability.fleet import Traffic, crowd_connected
 from tests.reliability.reconcile import assert_clean, reconcile
 
 pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
@@ -46,7 +46,7 @@ async def test_killed_sync_workers_lose_nothing_and_store_nothing_twice(faults: 
     row = await reconcile(
         fault=f"kill -9 of every sync worker during {MESSAGES} messages",
         conversations=crowd.conversations,
-        recovery_s=first_ack_after(crowd.senders, restarted_at),
+        fault_ended_at=restarted_at,
         report=faults.report,
     )
     await crowd.stop()

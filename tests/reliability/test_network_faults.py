@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.reliability.fault_stack import FaultStack
-from tests.reliability.fleet import Traffic, crowd_connected, first_ack_after
+from tests.reliability.fleet import Traffic, crowd_connected
 from tests.reliability.reconcile import assert_clean, reconcile
 
 pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
@@ -39,7 +39,7 @@ async def test_network_faults_crash_nothing_and_lose_nothing(faults: FaultStack)
     row = await reconcile(
         fault="latency +150 ms, connection resets, refused connections (Redis, Cassandra, PostgreSQL)",
         conversations=crowd.conversations,
-        recovery_s=first_ack_after(crowd.senders, ended_at),
+        fault_ended_at=ended_at,
         report=faults.report,
     )
     await asyncio.to_thread(faults.wait_healthy, 30)

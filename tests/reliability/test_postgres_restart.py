@@ -13,7 +13,7 @@ import time
 import pytest
 
 from tests.reliability.fault_stack import FaultStack
-from tests.reliability.fleet import Traffic, crowd_connected, first_ack_after
+from tests.reliability.fleet import Traffic, crowd_connected
 from tests.reliability.reconcile import assert_clean, reconcile
 
 pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
@@ -43,7 +43,7 @@ async def test_postgres_outage_keeps_known_conversations_going_and_loses_nothing
     row = await reconcile(
         fault=f"PostgreSQL unreachable for {OUTAGE_S} s (connections reset, new ones refused)",
         conversations=crowd.conversations,
-        recovery_s=first_ack_after(crowd.senders, restored_at),
+        fault_ended_at=restored_at,
         report=faults.report,
     )
     errors = sorted({e["code"] for m in crowd.members for e in m.device.errors})

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tests.reliability.fault_stack import FaultStack
-from tests.reliability.fleet import Traffic, crowd_connected, first_ack_after
+from tests.reliability.fleet import Traffic, crowd_connected
 from tests.reliability.reconcile import assert_clean, reconcile
 
 pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
@@ -41,7 +41,7 @@ async def test_redis_crash_and_restart_loses_no_acknowledged_message(faults: Fau
     row = await reconcile(
         fault="Redis crashed (kill -9) for 3 s and restarted",
         conversations=crowd.conversations,
-        recovery_s=first_ack_after(crowd.senders, restarted_at),
+        fault_ended_at=restarted_at,
         report=faults.report,
     )
     print(f"chat servers back in discovery {registered_s:.1f} s after the restart")

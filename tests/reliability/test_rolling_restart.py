@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tests.reliability.fault_stack import FaultStack
-from tests.reliability.fleet import Traffic, crowd_connected, first_ack_after
+from tests.reliability.fleet import Traffic, crowd_connected
 from tests.reliability.reconcile import assert_clean, reconcile
 
 pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
@@ -44,7 +44,7 @@ async def test_rolling_sigterm_of_every_process_loses_nothing(faults: FaultStack
     row = await reconcile(
         fault=f"rolling SIGTERM of {len(rolled)} processes",
         conversations=crowd.conversations,
-        recovery_s=first_ack_after(crowd.senders, rolled_at),
+        fault_ended_at=rolled_at,
         report=faults.report,
     )
     codes = [code for m in crowd.members for code in m.device.close_codes]
