@@ -67,6 +67,8 @@ def main() -> None:
         group_size=config.group_size,
         sync_partners=config.sync_partners,
         fast_pairs=config.fast_pairs,
+        slow_senders=config.slow_senders,
+        slow_readers=config.slow_readers,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     members_file = out_dir / "relay-members.json"
@@ -95,6 +97,7 @@ def main() -> None:
     result["baseline"].update(baseline_head)
     hs = result["pipeline"].pop("history_sync")
     feed_result = result["pipeline"].pop("feed")
+    slow = {side: result[side].pop("slow_consumer") for side in ("pipeline", "baseline")}
     result.update(
         {
             "mode": config.mode,
@@ -111,6 +114,7 @@ def main() -> None:
             "load_during_history_sync": hs["load"],
             "overload": result["pipeline"]["overload"],
             "feed": feed_result,
+            "slow_consumer": slow,
             "connections": result["pipeline"]["connections"],
             "baseline_connections": result["baseline"]["connections"],
             "lost": lost,

@@ -44,6 +44,10 @@ class Config:
     feed_missed: int = 1000  # changes a device catches up with (half new messages, half edits)
     feed_partners: int = 10  # who send them, each in a direct conversation with the device
     feed_samples: int = 5  # catch-ups timed, over the socket and over REST each
+    slow_senders: int = 5  # the slow consumer's group: 8 msg/s each, within the default send limit
+    slow_readers: int = 9  # members that read, on the slow socket's chat server
+    slow_rounds: int = 3  # each a phase without the slow socket, then one with a fresh one
+    slow_phase_s: float = 8  # long enough for the chat server to close the slow socket (~5 s in)
     warmup: WarmUp = WarmUp(rate=125, at_least_s=3)
     fast_warmup: WarmUp = WarmUp(rate=40, at_least_s=1)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -90,4 +94,6 @@ QUICK = Config(
     normal_s=12,
     overload_drain_s=20,
     feed_messages=5,
+    slow_rounds=2,
+    slow_phase_s=6,
 )

@@ -89,6 +89,16 @@ def print_tables(result: dict[str, Any], console: Console) -> None:
         "—",
         "—",
     )
+    slow = result["slow_consumer"]
+    table.add_row(
+        "slow consumer: the readers' p99 added (ms, ≤ 200?), close codes",
+        *(
+            f"{fmt(slow[side]['p99_added_ms'])} ({fmt(slow[side]['within_limit'])}), "
+            + (" ".join(str(c or "—") for c in slow[side]["close_codes"]))
+            for side in ("pipeline", "baseline")
+        ),
+        "—",
+    )
     table.add_row(
         "stored exactly once: lost / duplicated", f"{result['lost']} / {result['duplicated']}", "—", "—"
     )

@@ -2,9 +2,10 @@
 
 Pipeline: idle connections, then the users connect through discovery; the 1:1 ladder of the many
 users, history and sync under load, group fan-out, the 20 pairs' ladder, and overload followed by
-a normal step, then the cost of the change feed (rows per message, catch-up; users of its own).
-Baseline (the bare relay): idle connections, the 1:1 ladder, group fan-out and the 20 pairs'
-ladder. Every pipeline step is metered (hop samples, the stack's CPU: `bench.meter`).
+a normal step, then the cost of the change feed (rows per message, catch-up) and a slow consumer
+(a member whose socket stops reading), each with users of its own. Baseline (the bare relay): idle
+connections, the 1:1 ladder, group fan-out, the 20 pairs' ladder and the slow consumer. Every
+pipeline step is metered (hop samples, the stack's CPU: `bench.meter`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from bench.client import Api, ChatConnection
 from bench.config import Config
 from bench.measure import Recorder
 from bench.meter import StepMeter
-from bench.scenarios import connections, feed, history_sync, overload, traffic
+from bench.scenarios import connections, feed, history_sync, overload, slow_consumer, traffic
 from bench.scenarios.traffic import Runner, Target
 
 IDLE_S = 2.0  # the stack's CPU with the users connected and no traffic, before the first ladder
@@ -186,7 +187,33 @@ class Bench:
         await traffic.close_all(conns)
         with self._phase("pipeline feed"):  # the users above are gone: their frames do not mix in
             out["feed"] = await feed_scenario(self.api, self.config, self.feed_pop)
+        with self._phase("pipeline slow consumer"):
+            out["slow_consumer"] = await self._slow_consumer("pipeline", self._pipeline_place())
         return out
+
+    def _pipeline_place(self) -> slow_consumer.Place:
+        """The slow consumer's senders on one chat server, its readers on another, each at its
+        own port; tickets through discovery (`GET chat/server`)."""
+        servers = stack.chat_servers_direct()
+        readers_id, senders_id = sorted(servers)[:2]
+
+        async def ticket(user: stack.BenchUser) -> str:
+            return (await self.api.chat_server(token=user.token))[1]
+
+        return slow_consumer.Place(
+            senders_url=servers[senders_id], readers_url=servers[readers_id], ticket=ticket
+        )
+
+    async def _slow_consumer(self, name: str, place: slow_consumer.Place) -> dict[str, Any]:
+        assert self.pop.slow is not None  # bench_setup made the group (config.slow_senders)
+        return await slow_consumer.slow_consumer(
+            name=name,
+            runner=self.runner,
+            group=self.pop.slow,
+            place=place,
+            rounds=self.config.slow_rounds,
+            phase_s=self.config.slow_phase_s,
+        )
 
     async def _ladder(
         self, name: str, conns: dict[int, ChatConnection], *, fast: bool
@@ -261,6 +288,14 @@ class Bench:
             out["fanout"] = await self._fanout("baseline", conns)
             out["fast"] = await self._ladder("baseline", conns, fast=True)
         await traffic.close_all(conns)
+        with self._phase("baseline slow consumer"):  # one process: senders and readers alike
+
+            async def ticket(user: stack.BenchUser) -> str:
+                return str(user.user_id)
+
+            out["slow_consumer"] = await self._slow_consumer(
+                "baseline", slow_consumer.Place(self.relay_url, self.relay_url, ticket)
+            )
         return out
 
     async def run(self, console: Console) -> None:

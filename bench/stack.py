@@ -66,6 +66,17 @@ class Conversation:
 Pair = tuple[BenchUser, BenchUser, int]  # sender, receiver, their direct conversation
 
 
+@dataclass(frozen=True)
+class SlowGroup:
+    """The slow consumer's group (users of its own, `bench_slow_00`…): who sends, who reads, and
+    the member whose socket stops reading."""
+
+    conversation: Conversation
+    senders: list[BenchUser]
+    readers: list[BenchUser]
+    slow: BenchUser
+
+
 @dataclass
 class Population:
     users: list[BenchUser]
@@ -74,6 +85,7 @@ class Population:
     sync_user: BenchUser
     sync_partners: list[tuple[BenchUser, int]]  # partner, direct conversation with the sync user
     fast_pairs: list[Pair]  # the few busy users (users of their own: bench_fast_000…)
+    slow: SlowGroup | None  # the slow consumer's group (None: not set up)
     run_start_id: int  # every message of this run has a larger ID
 
     def traffic_users(self) -> list[BenchUser]:
@@ -86,6 +98,8 @@ class Population:
         }
         out.update({g.id: g.member_ids for g in self.groups})
         out.update({cid: (p.user_id, self.sync_user.user_id) for p, cid in self.sync_partners})
+        if self.slow is not None:
+            out[self.slow.conversation.id] = self.slow.conversation.member_ids
         return out
 
 
@@ -146,11 +160,28 @@ def _pairs(users: list[BenchUser]) -> list[Pair]:
     return [(a, b, _direct(a, b)) for a, b in zip(users[::2], users[1::2], strict=True)]
 
 
+def _slow_group(*, senders: int, readers: int) -> SlowGroup:
+    users = _users_ensure([f"bench_slow_{i:02d}" for i in range(senders + readers + 1)])
+    return SlowGroup(
+        conversation=_group("bench slow consumer", users),
+        senders=users[:senders],
+        readers=users[senders:-1],
+        slow=users[-1],
+    )
+
+
 def bench_setup(
-    *, pairs: int, groups: int, group_size: int, sync_partners: int, fast_pairs: int = 0
+    *,
+    pairs: int,
+    groups: int,
+    group_size: int,
+    sync_partners: int,
+    fast_pairs: int = 0,
+    slow_senders: int = 0,
+    slow_readers: int = 0,
 ) -> Population:
-    """The bench users (bench_00000..., bench_fast_000...), their tokens and conversations;
-    idempotent."""
+    """The bench users (bench_00000..., bench_fast_000..., bench_slow_00...), their tokens and
+    conversations; idempotent. The slow consumer's group only with `slow_senders`."""
     from chat.domain.snowflake import snowflake_min_for_time
 
     n = max(2 * pairs, groups * group_size)
@@ -169,6 +200,7 @@ def bench_setup(
         sync_user=sync_user,
         sync_partners=partners,
         fast_pairs=fast,
+        slow=_slow_group(senders=slow_senders, readers=slow_readers) if slow_senders else None,
         run_start_id=snowflake_min_for_time(int(time.time() * 1000) - 1000),
     )
 
@@ -205,9 +237,10 @@ def idle_tickets_issue(first: int, count: int) -> list[str]:
 
 
 def send_settings(stack: StackProcesses, *, raised: bool) -> dict[str, Any]:
-    """The per-user send limit and the hop sample share as the running chat servers have them
-    (from their environment; the settings' defaults where they set none). `raised`: bench/run.sh
-    started the stack with the limit raised; a stack of `make run` keeps its own."""
+    """The per-user send limit, the hop sample share and the bound of a slow socket as the running
+    chat servers have them (from their environment; the settings' defaults where they set none).
+    `raised`: bench/run.sh started the stack with the limit raised; a stack of `make run` keeps
+    its own."""
     from django.conf import settings
 
     def running(name: str) -> str:
@@ -219,6 +252,10 @@ def send_settings(stack: StackProcesses, *, raised: bool) -> dict[str, Any]:
         "rate_limit_window_s": float(running("CHAT_RATE_LIMIT_WINDOW")),
         "limits_raised_by_bench": raised,
         "hop_sample": float(running("CHAT_HOP_SAMPLE")),
+        # the slow consumer's bound: unsent bytes before a 4008, the kernel's share, the close's grace
+        "send_backlog_max": int(running("CHAT_SEND_BACKLOG_MAX")),
+        "socket_send_buffer": int(running("CHAT_SOCKET_SEND_BUFFER")),
+        "slow_close_grace_s": float(running("CHAT_SLOW_CLOSE_GRACE")),
     }
 
 

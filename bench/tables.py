@@ -1,6 +1,6 @@
 """The per-step tables of `make bench`: the ladders (1:1 and the 20 pairs), where the time goes hop
-by hop, the stack's CPU per stored message, overload with its recovery, and the change feed's
-cost (rows per message, catch-up)."""
+by hop, the stack's CPU per stored message, overload with its recovery, the change feed's cost
+(rows per message, catch-up) and the slow consumer."""
 
 from __future__ import annotations
 
@@ -160,6 +160,73 @@ def overload_table(result: dict[str, Any]) -> Table:
     return table
 
 
+def _slow_bound(result: dict[str, Any]) -> str:
+    """The chat servers' bound of a slow socket, as they ran."""
+    ss = result.get("send_settings", {})
+    if "send_backlog_max" not in ss:
+        return ""
+    kernel = f"{ss['socket_send_buffer'] // 1024:,} KiB" if ss["socket_send_buffer"] else "autotuned"
+    return (
+        f"pipeline: a socket past {ss['send_backlog_max'] // 1024:,} KiB unsent at two checks a second "
+        f"apart is closed (4008), the kernel's send buffer {kernel}, close grace "
+        f"{fmt(ss['slow_close_grace_s'])} s; the relay has no bound"
+    )
+
+
+def slow_consumer_table(result: dict[str, Any]) -> Table:
+    """The readers' delay without and with a socket that stops reading, pooled over the rounds."""
+    pipeline = result["slow_consumer"]["pipeline"]
+    table = Table(
+        title=f"slow consumer: one member's socket stops reading ({pipeline['rate_per_s']:g} msg/s of "
+        f"{fmt(pipeline['body_chars'])} characters; the readers on its server; rounds of "
+        f"{pipeline['phase_s']:g} s without, then with it; latency ms)"
+    )
+    table.caption = _slow_bound(result)
+    columns = ("target", "slow socket", "phases", "deliveries", "missing", "p50", "p99", "max")
+    for col in (*columns, "p99 added (≤ 200?)"):
+        table.add_column(col, justify="right")
+    for name in ("pipeline", "baseline"):
+        side = result["slow_consumer"][name]
+        for key, label in (("without", "without"), ("with_slow", "with")):
+            c = side[key]
+            added = f"{fmt(side['p99_added_ms'])} ({fmt(side['within_limit'])})" if key == "with_slow" else ""
+            table.add_row(
+                name,
+                label,
+                fmt(c["phases"]),
+                fmt(c["deliveries"]),
+                fmt(c["missing"]),
+                fmt(c["p50_ms"]),
+                fmt(c["p99_ms"]),
+                fmt(c["max_ms"]),
+                added,
+            )
+    return table
+
+
+def slow_rounds_table(result: dict[str, Any]) -> Table:
+    """Each round: the readers' p99 in its two phases, the slow socket's end, the server's memory."""
+    table = Table(title="slow consumer by round: the slow socket read again, the readers' server's RSS")
+    columns = ("target", "round", "p99 without", "p99 with", "closed by server (code)", "frames waiting")
+    for col in (*columns, "read again at s"):
+        table.add_column(col, justify="right")
+    table.add_column("RSS MiB before / peak / after", justify="right", no_wrap=True)
+    for name in ("pipeline", "baseline"):
+        for r in result["slow_consumer"][name]["rounds"]:
+            rss = r["rss_mb"]
+            table.add_row(
+                name,
+                fmt(r["round"]),
+                fmt(r["p99_ms_without"]),
+                fmt(r["p99_ms_with"]),
+                f"yes ({r['close_code'] or 'no code'})" if r["closed_by_server"] else "no",
+                fmt(r["frames_waiting"]),
+                fmt(r["read_again_at_s"]),
+                f"{rss['before']:.1f} / {rss['peak']:.1f} / {rss['after']:.1f}",
+            )
+    return table
+
+
 def print_step_tables(result: dict[str, Any], console: Console) -> None:
     console.print(ladder_table(result, "ladder", "1:1 ladder, many users (open loop; latency ms)"))
     console.print(ladder_table(result, "fast", "20 pairs sending fast (open loop; latency ms)"))
@@ -167,6 +234,9 @@ def print_step_tables(result: dict[str, Any], console: Console) -> None:
     console.print(cpu_table(result))
     console.print(overload_table(result))
     print_feed_tables(result, console)
+    if "slow_consumer" in result:
+        console.print(slow_consumer_table(result))
+        console.print(slow_rounds_table(result))
 
 
 def feed_rows_table(result: dict[str, Any]) -> Table:

@@ -26,6 +26,7 @@ from bench.hops import HopCollector, hops_summary
 from bench.measure import Recorder, Traffic, sustained
 from bench.processes import StackProcesses, cpu_used, program_kind
 from bench.scenarios.overload import per_second, recovery_s
+from bench.scenarios.slow_consumer import not_reading, read_again
 from bench.stack import idle_tickets_issue
 from chat.store.redis.tickets import ticket_redeem
 
@@ -175,3 +176,30 @@ def test_a_step_with_a_message_stored_twice_is_not_sustained() -> None:
     assert sustained(step)
     assert not sustained(step | {"stored_duplicated": 1})
     assert not sustained(step | {"receive_p99_ms": 100.0})
+
+
+async def _slow_socket_round(close_code: int | None) -> dict[str, Any]:
+    """A server writes 300 frames of 2 KB to a socket that does not read, then (`close_code`)
+    closes it behind them; the socket is read again a moment later."""
+
+    async def handle(ws: ServerConnection) -> None:
+        for i in range(300):
+            await ws.send(orjson.dumps({"type": "message.new", "n": i, "body": "x" * 2000}).decode())
+        if close_code is not None:
+            await ws.close(close_code, "too slow")
+        await ws.wait_closed()
+
+    async with serve(handle, "127.0.0.1", 0, compression=None, ping_interval=None) as server:
+        port = server.sockets[0].getsockname()[1]
+        ws = await not_reading(f"ws://127.0.0.1:{port}/ws/chat", "t")
+        await asyncio.sleep(0.3)
+        return await read_again(ws)
+
+
+def test_a_slow_socket_read_again_gives_its_waiting_frames_and_close_code() -> None:
+    """The bench's non-reading socket, read again, counts the frames the server had sent it and
+    reports the server's close code; one the server kept open is closed by the bench."""
+    closed = asyncio.run(_slow_socket_round(4008))
+    assert closed == {"closed_by_server": True, "close_code": 4008, "frames_waiting": 300}
+    kept = asyncio.run(_slow_socket_round(None))
+    assert kept == {"closed_by_server": False, "close_code": None, "frames_waiting": 300}

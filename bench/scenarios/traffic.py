@@ -67,7 +67,9 @@ class Runner:
     meter: StepMeter | None = None
     traffics: list[Traffic] = field(default_factory=list)
 
-    async def offer(self, *, name: str, senders: list[Sender], rate: float, duration: float) -> Traffic:
+    async def offer(
+        self, *, name: str, senders: list[Sender], rate: float, duration: float, body: str = BODY
+    ) -> Traffic:
         """Send open loop at `rate` for `duration` s, round robin over `senders` (no waiting for
         what comes back)."""
         traffic = Traffic(name=name)
@@ -87,7 +89,7 @@ class Runner:
                 self.recorder.register(traffic, cmid, start + i / rate, receivers)
                 frame = {"type": "message.send", "conversation_id": conversation_id, "client_msg_id": cmid}
                 try:
-                    await conn.send_message({**frame, "body": BODY})
+                    await conn.send_message({**frame, "body": body})
                 except Exception:
                     traffic.errors["send_failed"] += 1
                 i += 1
@@ -120,11 +122,12 @@ class Runner:
         duration: float,
         drain: float | None = None,
         measured: bool = True,
+        body: str = BODY,
     ) -> tuple[dict[str, Any], Traffic]:
         """One step: offer, drain, report; measured steps of the pipeline add their hop samples
         and the stack's CPU."""
         before = await self.meter.begin() if self.meter is not None and measured else None
-        traffic = await self.offer(name=name, senders=senders, rate=rate, duration=duration)
+        traffic = await self.offer(name=name, senders=senders, rate=rate, duration=duration, body=body)
         await self.drain([traffic], within=self.drain_s if drain is None else drain)
         result = self.report(traffic, rate=rate, duration=duration)
         if self.meter is not None and before is not None:
