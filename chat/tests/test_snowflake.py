@@ -304,11 +304,14 @@ class LeaseMachine(RuleBasedStateMachine):
     @rule(target=holders)
     def claim(self) -> WorkerLeaseHolder | None:
         holder = WorkerLeaseHolder(client=self.client, ttl_ms=150, pool_size=3, key_prefix=self.prefix)
+        # read before the claim: nothing here creates a key between this read and the claim, keys
+        # only expire, so a claim refused means every key existed at this read (read after the
+        # claim, a 150 ms key may have expired in between: a CI run's stall did just that)
+        held_before = [bool(self.client.exists(f"{self.prefix}{i}")) for i in range(3)]
         try:
             holder.acquire()
         except WorkerLeaseError:
-            # only when every id is really held in Redis
-            assert all(self.client.exists(f"{self.prefix}{i}") for i in range(3))
+            assert all(held_before), held_before  # only when every id is really held in Redis
             return None
         self.live.append(holder)
         return holder
